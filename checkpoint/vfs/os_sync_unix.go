@@ -1,0 +1,8 @@
+//go:build !windows && !plan9
+
+package vfs
+
+import "os"
+
+// syncDirHandle fsyncs an open directory.
+func syncDirHandle(d *os.File) error { return d.Sync() }

@@ -1,0 +1,373 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Bounds and defaults of a Limiter's burst.
+const (
+	// MinDefaultBurst is the smallest burst a Limiter picks by itself.
+	MinDefaultBurst = 32 << 10
+
+	// MaxBurst is the largest burst a Limiter accepts or picks.
+	MaxBurst = 1 << 30
+)
+
+// ErrBadLimit is returned by NewLimiter, Limiter.SetLimit and
+// Limiter.SetBurst when a rate or burst is negative or a burst is over
+// MaxBurst.
+var ErrBadLimit = errors.New("transport: invalid bandwidth limit")
+
+// LimiterClock is the time source a Limiter waits on. The default is the
+// system clock; tests inject a fake one so that waits are observed, not
+// slept.
+type LimiterClock interface {
+	// Now returns the current time.
+	Now() time.Time
+
+	// NewTimer starts a timer that delivers on the returned channel once d
+	// has elapsed; stop releases it early and reports whether it was still
+	// running.
+	NewTimer(d time.Duration) (c <-chan time.Time, stop func() bool)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// LimiterOption configures a Limiter.
+type LimiterOption func(*Limiter) error
+
+// WithBurst sets the burst in bytes: how much may be sent at once after an
+// idle period, and the largest piece a frame is cut into while waiting.
+// The default (and 0) is a tenth of a second at the rate, at least
+// MinDefaultBurst and at most MaxBurst, following the rate when it changes.
+func WithBurst(bytes int) LimiterOption {
+	return func(l *Limiter) error {
+		if bytes < 0 || bytes > MaxBurst {
+			return fmt.Errorf("%w: burst %d outside [0, %d]", ErrBadLimit, bytes, MaxBurst)
+		}
+		l.burst = bytes
+		return nil
+	}
+}
+
+// WithLimiterClock makes the Limiter read time from and wait on clock
+// instead of the system clock.
+func WithLimiterClock(clock LimiterClock) LimiterOption {
+	return func(l *Limiter) error {
+		if clock == nil {
+			return fmt.Errorf("%w: nil clock", ErrBadLimit)
+		}
+		l.clock = clock
+		return nil
+	}
+}
+
+// Limiter bounds a bandwidth in bytes per second with a token bucket
+// (golang.org/x/time/rate). One Limiter per connection bounds that
+// connection; one Limiter shared by all connections to a host bounds the
+// host's total; LimitConn combines both. The rate and burst can change at
+// any time, and waits in progress re-plan at once under the new values.
+// A Limiter is safe for concurrent use.
+type Limiter struct {
+	clock LimiterClock
+
+	mu     sync.Mutex
+	bps    int64 // 0: unlimited
+	burst  int   // configured burst, 0: default
+	bucket *rate.Limiter
+	wake   chan struct{} // closed and replaced when rate or burst changes
+}
+
+// NewLimiter returns a Limiter allowing bytesPerSec bytes per second;
+// 0 means unlimited. The error wraps ErrBadLimit.
+func NewLimiter(bytesPerSec int64, opts ...LimiterOption) (*Limiter, error) {
+	if bytesPerSec < 0 {
+		return nil, fmt.Errorf("%w: rate %d bytes/s is negative", ErrBadLimit, bytesPerSec)
+	}
+	l := &Limiter{clock: systemClock{}, bps: bytesPerSec, wake: make(chan struct{})}
+	for _, opt := range opts {
+		if err := opt(l); err != nil {
+			return nil, err
+		}
+	}
+	rateOf := rate.Limit(1) // placeholder rate while unlimited; never consulted
+	if l.bps > 0 {
+		rateOf = rate.Limit(l.bps)
+	}
+	l.bucket = rate.NewLimiter(rateOf, l.effectiveBurst())
+	return l, nil
+}
+
+// effectiveBurst returns the burst in force; l.mu held or l not shared.
+func (l *Limiter) effectiveBurst() int {
+	if l.burst > 0 {
+		return l.burst
+	}
+	b := l.bps / 10
+	if b < MinDefaultBurst {
+		b = MinDefaultBurst
+	}
+	if b > MaxBurst {
+		b = MaxBurst
+	}
+	return int(b)
+}
+
+// Limit returns the rate in bytes per second, 0 for unlimited.
+func (l *Limiter) Limit() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bps
+}
+
+// Burst returns the burst in force, in bytes.
+func (l *Limiter) Burst() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.effectiveBurst()
+}
+
+// SetLimit changes the rate to bytesPerSec (0: unlimited). Waits in
+// progress are woken and re-planned at the new rate; bytes already waited
+// for are not charged again. Going from unlimited to a rate starts with a
+// full bucket, as a new Limiter does. The error wraps ErrBadLimit.
+func (l *Limiter) SetLimit(bytesPerSec int64) error {
+	if bytesPerSec < 0 {
+		return fmt.Errorf("%w: rate %d bytes/s is negative", ErrBadLimit, bytesPerSec)
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.bps
+	l.bps = bytesPerSec
+	switch {
+	case bytesPerSec == 0:
+		// The bucket is left alone while unlimited (rate.Inf would turn
+		// its arithmetic into NaN on the way back).
+	case was == 0:
+		// Traffic passed uncounted while unlimited: start afresh, full.
+		l.bucket = rate.NewLimiter(rate.Limit(bytesPerSec), l.effectiveBurst())
+	default:
+		l.bucket.SetLimitAt(now, rate.Limit(bytesPerSec))
+		l.bucket.SetBurstAt(now, l.effectiveBurst())
+	}
+	l.wakeLocked()
+	return nil
+}
+
+// SetBurst changes the burst (0: the default, see WithBurst). Waits in
+// progress are re-planned. The error wraps ErrBadLimit.
+func (l *Limiter) SetBurst(bytes int) error {
+	if bytes < 0 || bytes > MaxBurst {
+		return fmt.Errorf("%w: burst %d outside [0, %d]", ErrBadLimit, bytes, MaxBurst)
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.burst = bytes
+	l.bucket.SetBurstAt(now, l.effectiveBurst())
+	l.wakeLocked()
+	return nil
+}
+
+func (l *Limiter) wakeLocked() {
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+// DelayAt returns how long a transfer of n bytes starting at now would
+// wait in total, given what has been reserved so far. It changes nothing.
+// The figure is what WaitN would spend across its burst-sized pieces when
+// nothing else draws on the Limiter meanwhile.
+func (l *Limiter) DelayAt(now time.Time, n int) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bps == 0 || n <= 0 {
+		return 0
+	}
+	missing := float64(n) - l.bucket.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	// Same formula as the rate package, so that predictions and the delays
+	// of actual reservations agree to the nanosecond.
+	return time.Duration(missing / float64(l.bps) * float64(time.Second))
+}
+
+// WaitN blocks until n bytes may pass, or ctx is done (ctx.Err() is
+// returned and the part not yet waited for is given back to the bucket).
+func (l *Limiter) WaitN(ctx context.Context, n int) error {
+	return waitLimiters(ctx, n, l, nil)
+}
+
+// reserve takes up to n tokens at now, at most the burst. It returns the
+// reservation (nil when unlimited), how many bytes it covers, and the
+// channel that is closed if the limits change. ok is false when the burst
+// shrank below max since the caller read it.
+func (l *Limiter) reserve(now time.Time, n int) (r *rate.Reservation, wake <-chan struct{}, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bps == 0 {
+		return nil, l.wake, true
+	}
+	r = l.bucket.ReserveN(now, n)
+	return r, l.wake, r.OK()
+}
+
+// chunk returns the largest piece l lets through in one reservation.
+func (l *Limiter) chunk(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bps == 0 {
+		return n
+	}
+	return min(n, l.effectiveBurst())
+}
+
+// waitLimiters waits until n bytes may pass both a and b (either may be
+// nil). Each piece of at most the smaller burst is reserved on both at the
+// same instant and waited for once, for the longer of the two delays.
+func waitLimiters(ctx context.Context, n int, a, b *Limiter) error {
+	clock := LimiterClock(systemClock{})
+	switch {
+	case a != nil:
+		clock = a.clock
+	case b != nil:
+		clock = b.clock
+	default:
+		return nil
+	}
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		piece := n
+		if a != nil {
+			piece = a.chunk(piece)
+		}
+		if b != nil {
+			piece = b.chunk(piece)
+		}
+		now := clock.Now()
+		var (
+			ra, rb     *rate.Reservation
+			wakeA      <-chan struct{}
+			wakeB      <-chan struct{}
+			okA, okB   = true, true
+			delay      time.Duration
+			cancelBoth = func(at time.Time) {
+				if ra != nil {
+					ra.CancelAt(at)
+				}
+				if rb != nil {
+					rb.CancelAt(at)
+				}
+			}
+		)
+		if a != nil {
+			ra, wakeA, okA = a.reserve(now, piece)
+		}
+		if b != nil && okA {
+			rb, wakeB, okB = b.reserve(now, piece)
+		}
+		if !okA || !okB {
+			// A burst shrank between chunk and reserve: plan again.
+			cancelBoth(now)
+			continue
+		}
+		for _, r := range []*rate.Reservation{ra, rb} {
+			if r != nil {
+				delay = max(delay, r.DelayFrom(now))
+			}
+		}
+		if delay > 0 {
+			c, stop := clock.NewTimer(delay)
+			select {
+			case <-c:
+			case <-ctx.Done():
+				stop()
+				cancelBoth(clock.Now())
+				return ctx.Err()
+			case <-wakeA:
+				stop()
+				cancelBoth(clock.Now())
+				continue
+			case <-wakeB:
+				stop()
+				cancelBoth(clock.Now())
+				continue
+			}
+		}
+		n -= piece
+	}
+	return nil
+}
+
+// LimitConn returns conn with its Send bounded by perConn and host (either
+// may be nil; with both nil conn itself is returned). Every frame waits
+// for its length on both limiters before it is sent, in pieces no larger
+// than the smaller burst, so frames larger than the burst pass at the
+// rate. A host Limiter is meant to be shared by every connection to that
+// host. When ctx is done during the wait, Send returns ctx's error and, as
+// the Conn contract says, closes the connection. The two limiters should
+// share a clock; perConn's is used.
+func LimitConn(conn Conn, perConn, host *Limiter) Conn {
+	if perConn == nil && host == nil {
+		return conn
+	}
+	return &limitedConn{Conn: conn, sendA: perConn, sendB: host}
+}
+
+// LimitRecv returns conn with its Recv bounded by perConn and host (either
+// may be nil; with both nil conn itself is returned): after each frame
+// arrives, Recv waits for its length before returning it, which slows the
+// peer down through the transport's flow control. When ctx is done during
+// the wait, Recv returns ctx's error and closes the connection (the frame
+// is lost). LimitRecv and LimitConn compose.
+func LimitRecv(conn Conn, perConn, host *Limiter) Conn {
+	if perConn == nil && host == nil {
+		return conn
+	}
+	return &limitedConn{Conn: conn, recvA: perConn, recvB: host}
+}
+
+type limitedConn struct {
+	Conn
+	sendA, sendB *Limiter
+	recvA, recvB *Limiter
+}
+
+func (c *limitedConn) Send(ctx context.Context, msg []byte) error {
+	if c.sendA != nil || c.sendB != nil {
+		if err := waitLimiters(ctx, len(msg), c.sendA, c.sendB); err != nil {
+			_ = c.Conn.Close()
+			return err
+		}
+	}
+	return c.Conn.Send(ctx, msg)
+}
+
+func (c *limitedConn) Recv(ctx context.Context, buf []byte) ([]byte, error) {
+	msg, err := c.Conn.Recv(ctx, buf)
+	if err != nil || (c.recvA == nil && c.recvB == nil) {
+		return msg, err
+	}
+	if err := waitLimiters(ctx, len(msg), c.recvA, c.recvB); err != nil {
+		_ = c.Conn.Close()
+		return nil, err
+	}
+	return msg, nil
+}

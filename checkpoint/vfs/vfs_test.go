@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -9,3 +10,6 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
+
+// errENOSPC is the error a full MemFS wraps.
+func errENOSPC() error { return syscall.ENOSPC }

@@ -1,0 +1,422 @@
+package delta
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/bits"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/zeebo/blake3"
+)
+
+// Encoder writes one delta stream: the header, a record for every dirty
+// block of a Source, and the trailer. Blocks are read, zero-checked,
+// hashed and compressed in parallel and written in order, with the
+// buffers in flight bounded by WithEncoderMemory.
+type Encoder struct {
+	w    io.Writer
+	h    Header
+	cfg  encoderConfig
+	used bool
+}
+
+// EncodeStats says what one Encode wrote.
+type EncodeStats struct {
+	Records     int64 // records written
+	DataBlocks  int64 // data records (whole blocks or some pages)
+	PageRecords int64 // data and zero records that carry a page mask
+	ZeroBlocks  int64 // blocks covered by zero records
+	CopyBlocks  int64 // blocks sent as copies of an earlier block
+	RawBytes    int64 // bytes of the selected pages of every dirty block
+	StreamBytes int64 // bytes written, header and trailer included
+	BufferBytes int64 // bytes of block buffers the encoder held at most
+}
+
+// NewEncoder returns an Encoder that writes a stream described by h to w.
+// h is checked with Header.Validate.
+func NewEncoder(w io.Writer, h Header, opts ...EncoderOption) (*Encoder, error) {
+	cfg := defaultEncoderConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	h.Time = h.Time.UTC()
+	h.Volumes = append([]VolumeInfo(nil), h.Volumes...)
+	h.Meta = append([]byte(nil), h.Meta...)
+	if int64(2*h.BlockSize) > cfg.memory {
+		return nil, fmt.Errorf("%w: encoder memory %d holds no %d-byte block with its compressed copy", ErrLimit, cfg.memory, h.BlockSize)
+	}
+	return &Encoder{w: w, h: h, cfg: cfg}, nil
+}
+
+// encSlot is one block in flight.
+type encSlot struct {
+	vol     int
+	block   int64
+	blen    int      // the block's length
+	mask    PageMask // nil: whole block
+	maskBuf PageMask
+	buf     []byte // the block; the selected pages are moved to its front
+	sel     int    // bytes of selected pages
+	zero    bool
+	comp    bool   // body is z, else buf[:sel]
+	z       []byte // zstd frame
+	wmask   []byte // the mask in wire form
+	key     dedupKey
+	phash   [32]byte // hash of the payload
+}
+
+type dedupKey struct {
+	n int
+	h [32]byte
+}
+
+type blockAddr struct {
+	vol   int
+	block int64
+}
+
+// Encode writes the header, the records of every block src.Blocks names,
+// and the trailer. src's geometries must match the header. An Encoder
+// encodes once; a second call returns an error wrapping ErrClosed.
+func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
+	var st EncodeStats
+	if e.used {
+		return st, fmt.Errorf("%w: Encoder.Encode called twice", ErrClosed)
+	}
+	e.used = true
+	bs := e.h.BlockSize
+	geoms := src.Geometries()
+	if len(geoms) != len(e.h.Volumes) {
+		return st, fmt.Errorf("%w: source has %d volumes, header %d", ErrMismatch, len(geoms), len(e.h.Volumes))
+	}
+	var total, nblocks int64
+	for i, g := range geoms {
+		if g.Size != e.h.Volumes[i].Size || g.BlockSize != bs {
+			return st, fmt.Errorf("%w: volume %d: source geometry %d bytes in %d-byte blocks, header %d in %d", ErrMismatch, i, g.Size, g.BlockSize, e.h.Volumes[i].Size, bs)
+		}
+		set := src.Blocks(i)
+		if set == nil || set.Len() != g.Blocks() {
+			return st, fmt.Errorf("%w: volume %d: block set does not cover the volume's %d blocks", ErrMismatch, i, g.Blocks())
+		}
+		c := set.Count()
+		nblocks += c
+		total += c * int64(bs)
+		if last := g.Blocks() - 1; set.Contains(last) {
+			_, n := g.BlockBounds(last)
+			total -= int64(bs - n)
+		}
+	}
+
+	sw := &streamWriter{w: bufio.NewWriterSize(e.w, 64<<10), h: blake3.New()}
+	if err := sw.write(appendHeader(nil, &e.h)); err != nil {
+		return st, err
+	}
+
+	slotBytes := int64(2*bs + bs/PageSize)
+	nslots := e.cfg.memory / slotBytes
+	nslots = min(nslots, int64(4*e.cfg.concurrency), max(nblocks, 1))
+	workers := int(min(int64(e.cfg.concurrency), nslots))
+	slots := make([]*encSlot, nslots)
+	for i := range slots {
+		slots[i] = &encSlot{}
+	}
+	encs := make([]*zstd.Encoder, workers)
+	hashers := make([]payloadHasher, workers)
+	for i := range encs {
+		if e.cfg.compress {
+			encs[i] = getZstdEncoder(e.cfg.level)
+		}
+		hashers[i] = newPayloadHasher()
+	}
+	defer func() {
+		for _, z := range encs {
+			if z != nil {
+				putZstdEncoder(e.cfg.level, z)
+			}
+		}
+	}()
+
+	w := &recordWriter{sw: sw, st: &st}
+	var table map[dedupKey]blockAddr
+	if e.cfg.dedup {
+		table = make(map[dedupKey]blockAddr)
+	}
+	vol, next := 0, int64(0)
+	var done int64
+	var run struct {
+		active     bool
+		vol        int
+		start, end int64
+	}
+	flushRun := func() error {
+		if !run.active {
+			return nil
+		}
+		run.active = false
+		st.ZeroBlocks += run.end - run.start
+		return w.zero(run.vol, run.start, run.end-run.start, nil)
+	}
+
+	fill := func(ctx context.Context, s *encSlot) (bool, error) {
+		for vol < len(geoms) {
+			b := setNext(src.Blocks(vol), next)
+			if b < 0 {
+				vol, next = vol+1, 0
+				continue
+			}
+			next = b + 1
+			s.vol, s.block = vol, b
+			_, s.blen = geoms[vol].BlockBounds(b)
+			pages := geoms[vol].BlockPages(b)
+			s.mask = src.Pages(vol, b, s.maskBuf[:0])
+			if s.mask != nil {
+				s.maskBuf = s.mask
+				if c := s.mask.Count(pages); c == 0 || c == pages {
+					s.mask = nil
+				}
+			}
+			return true, nil
+		}
+		return false, nil
+	}
+	work := func(wk int, s *encSlot) error {
+		if cap(s.buf) < bs {
+			s.buf = make([]byte, bs)
+		}
+		blk := s.buf[:s.blen]
+		if err := src.ReadBlock(s.vol, s.block, blk); err != nil {
+			return fmt.Errorf("delta: read volume %d block %d: %w", s.vol, s.block, err)
+		}
+		s.sel = s.blen
+		pages := (s.blen + PageSize - 1) / PageSize
+		if s.mask != nil {
+			s.sel = 0
+			for p := range s.mask.All(pages) {
+				n := min(PageSize, s.blen-p*PageSize)
+				s.sel += copy(blk[s.sel:], blk[p*PageSize:p*PageSize+n])
+			}
+			s.wmask = appendMask(s.wmask[:0], s.mask, pages)
+		} else {
+			s.wmask = s.wmask[:0]
+		}
+		data := blk[:s.sel]
+		s.zero = isZero(data)
+		s.comp = false
+		if s.zero {
+			return nil
+		}
+		if table != nil && s.mask == nil {
+			s.key = dedupKey{n: len(data), h: blake3.Sum256(data)}
+		}
+		body := data
+		if encs[wk] != nil {
+			s.z = encs[wk].EncodeAll(data, s.z[:0])
+			if len(s.z) < len(data) {
+				s.comp = true
+				body = s.z
+			}
+		}
+		hashers[wk].sum(&s.phash, s.wmask, body)
+		return nil
+	}
+	drain := func(s *encSlot) error {
+		st.RawBytes += int64(s.sel)
+		var err error
+		switch {
+		case s.zero && s.mask == nil:
+			if run.active && run.vol == s.vol && run.end == s.block {
+				run.end++
+			} else if err = flushRun(); err == nil {
+				run.active, run.vol, run.start, run.end = true, s.vol, s.block, s.block+1
+			}
+		case s.zero:
+			if err = flushRun(); err == nil {
+				st.ZeroBlocks++
+				st.PageRecords++
+				err = w.zero(s.vol, s.block, 1, s.wmask)
+			}
+		default:
+			if err = flushRun(); err != nil {
+				break
+			}
+			var flags uint8
+			if table != nil && s.mask == nil {
+				if from, ok := table[s.key]; ok {
+					st.CopyBlocks++
+					err = w.copy(s.vol, s.block, from)
+					break
+				}
+				if len(table) < e.cfg.dedupTable {
+					table[s.key] = blockAddr{s.vol, s.block}
+					flags |= flagSource
+				}
+			}
+			body := s.buf[:s.sel]
+			if s.comp {
+				flags |= flagZstd
+				body = s.z
+			}
+			if s.mask != nil {
+				flags |= flagPages
+				st.PageRecords++
+			}
+			st.DataBlocks++
+			err = w.data(s.vol, s.block, flags, s.wmask, body, &s.phash)
+		}
+		if err != nil {
+			return err
+		}
+		done += int64(s.blen)
+		if e.cfg.progress != nil {
+			e.cfg.progress(done, total)
+		}
+		return nil
+	}
+	err := runOrdered(ctx, workers, slots, fill, work, drain)
+	for _, s := range slots {
+		st.BufferBytes += int64(cap(s.buf) + cap(s.z) + cap(s.wmask) + 8*cap(s.maskBuf))
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := flushRun(); err != nil {
+		return st, err
+	}
+	if err := sw.trailer(uint64(st.Records)); err != nil {
+		return st, err
+	}
+	st.StreamBytes = sw.n
+	return st, nil
+}
+
+// streamWriter writes the stream through a buffer, hashing every byte.
+type streamWriter struct {
+	w *bufio.Writer
+	h *blake3.Hasher
+	n int64
+}
+
+func (s *streamWriter) write(p []byte) error {
+	s.h.Write(p)
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	if err != nil {
+		return fmt.Errorf("delta: write stream: %w", err)
+	}
+	return nil
+}
+
+func (s *streamWriter) trailer(count uint64) error {
+	var t [trailerLen]byte
+	t[0] = kindTrailer
+	binary.BigEndian.PutUint64(t[1:], count)
+	s.h.Write(t[:9])
+	s.h.Sum(t[9:9])
+	n, err := s.w.Write(t[:])
+	s.n += int64(n)
+	if err == nil {
+		err = s.w.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("delta: write stream: %w", err)
+	}
+	return nil
+}
+
+// recordWriter frames records onto a streamWriter.
+type recordWriter struct {
+	sw  *streamWriter
+	st  *EncodeStats
+	hdr [recHeaderLen]byte
+}
+
+func (w *recordWriter) record(h recHeader, phash *[32]byte, parts ...[]byte) error {
+	for _, p := range parts {
+		h.plen += uint32(len(p))
+	}
+	h.put(w.hdr[:])
+	var sum [checksumLen]byte
+	recordChecksum(&sum, w.hdr[:], phash)
+	if err := w.sw.write(w.hdr[:]); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := w.sw.write(p); err != nil {
+			return err
+		}
+	}
+	w.st.Records++
+	return w.sw.write(sum[:])
+}
+
+func (w *recordWriter) data(vol int, block int64, flags uint8, wmask, body []byte, phash *[32]byte) error {
+	h := recHeader{kind: uint8(RecordData), flags: flags, volume: uint16(vol), block: uint64(block), count: 1}
+	return w.record(h, phash, wmask, body)
+}
+
+func (w *recordWriter) zero(vol int, block, count int64, wmask []byte) error {
+	h := recHeader{kind: uint8(RecordZero), volume: uint16(vol), block: uint64(block), count: uint64(count)}
+	if len(wmask) > 0 {
+		h.flags = flagPages
+	}
+	ph := blake3.Sum256(wmask)
+	return w.record(h, &ph, wmask)
+}
+
+func (w *recordWriter) copy(vol int, block int64, from blockAddr) error {
+	var p [copyPayloadLen]byte
+	binary.BigEndian.PutUint16(p[:], uint16(from.vol))
+	binary.BigEndian.PutUint64(p[2:], uint64(from.block))
+	h := recHeader{kind: uint8(RecordCopy), volume: uint16(vol), block: uint64(block), count: 1}
+	ph := blake3.Sum256(p[:])
+	return w.record(h, &ph, p[:])
+}
+
+var zeroChunk [64 << 10]byte
+
+// isZero reports whether every byte of p is zero.
+func isZero(p []byte) bool {
+	for len(p) > 0 {
+		n := min(len(p), len(zeroChunk))
+		if !bytes.Equal(p[:n], zeroChunk[:n]) {
+			return false
+		}
+		p = p[n:]
+	}
+	return true
+}
+
+// setNext returns the smallest member of s that is ≥ i, or -1.
+func setNext(s *Set, i int64) int64 {
+	if i < 0 {
+		i = 0
+	}
+	if i >= s.n {
+		return -1
+	}
+	wi := i >> 6
+	w := s.words[wi] &^ (1<<(uint(i)&63) - 1)
+	for {
+		if w != 0 {
+			b := int64(wi)*64 + int64(bits.TrailingZeros64(w))
+			if b >= s.n {
+				return -1
+			}
+			return b
+		}
+		wi++
+		if wi >= int64(len(s.words)) {
+			return -1
+		}
+		w = s.words[wi]
+	}
+}

@@ -11,8 +11,9 @@ import (
 const (
 	// DefaultFanout is the fan-out of HashList.Root and of NewHashTree given
 	// 0. Sixteen keeps the hash traffic of a resync with 1% of blocks
-	// changed at random near a fifth of sending every block hash, with
-	// log16(blocks) round trips (six for a 1 TiB volume of 64 KiB blocks).
+	// changed at random near a fifth of sending every block hash (fan-out 4
+	// gives an eighth, 64 a half; see TestDifferExchangeIsSmall) with one
+	// round trip a level: seven for a 1 TiB volume of 64 KiB blocks.
 	DefaultFanout = 16
 	// MinFanout and MaxFanout bound the fan-out of a HashTree.
 	MinFanout = 2

@@ -1,0 +1,291 @@
+package delta
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/bits"
+	"sync"
+)
+
+// persister keeps a Tracker's state file: DRBD-style activity log records
+// between checkpoints, a full dirty-set checkpoint on commit and close.
+type persister struct {
+	f StateFile
+
+	mu           sync.Mutex // serializes log appends and checkpoints
+	seq          uint64     // sequence (= log epoch) of the superblock in force
+	extentBlocks int        // extent size of new epochs
+	blobOff      int64      // start of the region in force
+	logPos       int64      // end of the region in force: next log record
+	recs         []byte
+	exts         []int64
+}
+
+// logEpoch is the activity-log view Mark reads: which extents are already
+// durable in the current epoch (hot), one bitmap a volume.
+type logEpoch struct {
+	seq     uint64
+	extBits []uint // log2 of the bytes in one extent, per volume
+	hot     []*bitmap
+}
+
+func newLogEpoch(t *Tracker, seq uint64, extentBlocks int) *logEpoch {
+	e := &logEpoch{seq: seq, extBits: make([]uint, len(t.geoms)), hot: make([]*bitmap, len(t.geoms))}
+	eb := int64(extentBlocks)
+	for i, g := range t.geoms {
+		e.extBits[i] = t.vols[i].blockBits + uint(bits.TrailingZeros64(uint64(eb)))
+		e.hot[i] = newBitmap((g.Blocks() + eb - 1) / eb)
+	}
+	return e
+}
+
+// covers reports whether every extent of [off, off+n) is hot: the fast path
+// of a persistent Mark, one atomic load per extent.
+func (e *logEpoch) covers(vol int, off, n int64) bool {
+	sh := e.extBits[vol]
+	h := e.hot[vol]
+	for x := off >> sh; x <= (off+n-1)>>sh; x++ {
+		if !h.has(x) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxRecordsPerSync bounds the log records one append writes (a huge Mark
+// writes several batches).
+const maxRecordsPerSync = 4096
+
+// logExtents makes the extents of [off, off+n) that are not hot durable in
+// s's epoch before Mark goes on. It reports retry when the state changed
+// since Mark loaded s (a checkpoint started a new epoch, or a freeze).
+// A failed write or sync leaves the extents cold and logPos unmoved, so the
+// next Mark rewrites the same records; the Mark fails and its write must
+// not happen.
+func (p *persister) logExtents(t *Tracker, s *trackState, vol int, off, n int64) (retry bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.state.Load() != s {
+		return true, nil
+	}
+	e := s.log
+	sh := e.extBits[vol]
+	x1 := (off + n - 1) >> sh
+	for x := off >> sh; x <= x1; {
+		p.recs, p.exts = p.recs[:0], p.exts[:0]
+		for ; x <= x1 && len(p.exts) < maxRecordsPerSync; x++ {
+			if !e.hot[vol].has(x) {
+				p.recs = appendStateRecord(p.recs, vol, e.seq, x)
+				p.exts = append(p.exts, x)
+			}
+		}
+		if len(p.exts) == 0 {
+			continue
+		}
+		if _, err := p.f.WriteAt(p.recs, p.logPos); err != nil {
+			return false, fmt.Errorf("delta: tracker activity log: %w", err)
+		}
+		if err := p.f.Sync(); err != nil {
+			return false, fmt.Errorf("delta: tracker activity log: %w", err)
+		}
+		p.logPos += int64(len(p.recs))
+		for _, x := range p.exts {
+			e.hot[vol].setRange(x, x+1)
+		}
+	}
+	return false, nil
+}
+
+// checkpoint makes the dirty state durable as a new superblock: the current
+// generation, plus extra (an outstanding Frozen) when given. clean marks a
+// close: the tracker is closed afterwards. Otherwise a new log epoch starts
+// with no extent hot. t.mu is held, so no Freeze runs meanwhile.
+//
+// Why no mark falls between the checkpoint and the new epoch: the new state
+// is published (one atomic store) before the dirty set is read. A Mark that
+// re-checked the state before that store had finished its ORs, so its pages
+// are in the set written here. A Mark that re-checks after it sees the new
+// state and runs again: its extent is cold in the new epoch, so it takes the
+// log path, which waits for p.mu — that is, until this checkpoint is durable
+// — and then logs the extent in the new epoch. A crash before the new
+// superblock is durable recovers the old one, whose log has every extent
+// marked in the old epoch.
+func (p *persister) checkpoint(t *Tracker, extra *generation, clean bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := t.state.Load()
+	next := p.seq + 1
+	ns := &trackState{gen: old.gen, err: ErrClosed}
+	if !clean {
+		ns = &trackState{gen: old.gen, log: newLogEpoch(t, next, p.extentBlocks)}
+	}
+	t.state.Store(ns)
+
+	sets := make([]*Set, len(t.geoms))
+	for vol, g := range t.geoms {
+		sets[vol], _ = old.gen.blocks(g, t.vols[vol], vol)
+		if extra != nil {
+			fs, _ := extra.blocks(g, t.vols[vol], vol)
+			if err := sets[vol].Union(fs); err != nil {
+				panic(err) // same geometry by construction
+			}
+		}
+	}
+	blob := encodeStateBlob(t.geoms, sets)
+	blobLen := int64(len(blob))
+	// The new blob must not overlap the region in force: a crash before the
+	// new superblock is durable falls back to that region.
+	blobOff := alignState(p.logPos)
+	if stateDataStart+blobLen <= p.blobOff {
+		blobOff = stateDataStart
+	}
+	logOff := alignState(blobOff + blobLen)
+	sb := superblock{
+		clean:        clean,
+		seq:          next,
+		extentBlocks: uint32(p.extentBlocks),
+		nvol:         uint32(len(t.geoms)),
+		blobOff:      uint64(blobOff),
+		blobLen:      uint64(blobLen),
+		logOff:       uint64(logOff),
+		blobCRC:      crcOf(blob),
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("delta: tracker checkpoint: %w", err)
+	}
+	// Until the superblock write starts, nothing in force has changed: on
+	// error the old state (and epoch) simply goes on.
+	if _, err := p.f.WriteAt(blob, blobOff); err != nil {
+		t.state.Store(old)
+		return fail(err)
+	}
+	if err := p.f.Sync(); err != nil {
+		t.state.Store(old)
+		return fail(err)
+	}
+	// From here the on-disk superblock may be either one, so no Mark may
+	// succeed in either epoch until the tracker is reopened.
+	if _, err := p.f.WriteAt(sb.marshal(), int64(next%2)*stateSlotSize); err != nil {
+		return p.failed(t, old, fail(err))
+	}
+	if err := p.f.Sync(); err != nil {
+		return p.failed(t, old, fail(err))
+	}
+	p.seq, p.blobOff, p.logPos = next, blobOff, logOff
+	// Drop what lies past the new (empty) log. A failure leaves garbage the
+	// log scan stops at (old epochs' records, or bytes without a valid
+	// record checksum), so it is harmless and not reported.
+	_ = p.f.Truncate(logOff)
+	return nil
+}
+
+func (p *persister) failed(t *Tracker, old *trackState, err error) error {
+	t.state.Store(&trackState{gen: old.gen, err: fmt.Errorf("%w; close the tracker and open it again", err)})
+	return err
+}
+
+// CreateTracker creates (or empties) the state file at path and returns a
+// persistent Tracker with nothing dirty. Call it for a new volume, or after
+// OpenTracker returned ErrTrackingLost — before resynchronizing, so that the
+// writes made during the resynchronization are tracked. See
+// CreateTrackerFile.
+func CreateTracker(path string, geoms []Geometry, opts ...TrackerOption) (*Tracker, error) {
+	if _, err := newTracker(geoms, opts); err != nil {
+		return nil, err
+	}
+	f, err := CreateStateFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("delta: create tracker state: %w", err)
+	}
+	t, err := CreateTrackerFile(f, geoms, opts...)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// CreateTrackerFile is CreateTracker on a StateFile the caller opened; the
+// Tracker owns f from a successful return and closes it in Close.
+func CreateTrackerFile(f StateFile, geoms []Geometry, opts ...TrackerOption) (*Tracker, error) {
+	t, err := newTracker(geoms, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(0); err != nil {
+		return nil, fmt.Errorf("delta: create tracker state: %w", err)
+	}
+	t.state.Store(&trackState{gen: newGeneration(t.vols)})
+	t.pers = &persister{f: f, extentBlocks: t.opts.extentBlocks, logPos: stateDataStart}
+	if err := t.startPersistence(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// OpenTracker opens the state file at path and returns a persistent Tracker
+// whose dirty set is what was dirty when it stopped: exactly the saved set
+// after a clean Close; after a crash, that of the last checkpoint plus every
+// block of every extent logged since (a superset of what was written).
+//
+// When the file is missing, corrupt, or was written for other geometries,
+// the error wraps ErrTrackingLost (and the cause) and no Tracker is
+// returned: which blocks changed is unknown. The caller then creates a
+// fresh one with CreateTracker and resynchronizes the volumes.
+func OpenTracker(path string, geoms []Geometry, opts ...TrackerOption) (*Tracker, error) {
+	if _, err := newTracker(geoms, opts); err != nil {
+		return nil, err
+	}
+	f, err := OpenStateFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: state file: %w", ErrTrackingLost, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delta: open tracker state: %w", err)
+	}
+	t, err := OpenTrackerFile(f, geoms, opts...)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// OpenTrackerFile is OpenTracker on a StateFile the caller opened. On
+// success the Tracker owns f; on error f stays open, so the caller may hand
+// it to CreateTrackerFile.
+func OpenTrackerFile(f StateFile, geoms []Geometry, opts ...TrackerOption) (*Tracker, error) {
+	t, err := newTracker(geoms, opts)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := readState(f, t.geoms)
+	if err != nil {
+		return nil, err
+	}
+	gen := newGeneration(t.vols)
+	for vol := range t.geoms {
+		gen.markBlocks(t.vols[vol], vol, rs.sets[vol])
+	}
+	t.state.Store(&trackState{gen: gen})
+	t.pers = &persister{
+		f:            f,
+		seq:          rs.sb.seq,
+		extentBlocks: t.opts.extentBlocks,
+		blobOff:      int64(rs.sb.blobOff),
+		logPos:       rs.logEnd,
+	}
+	if err := t.startPersistence(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// startPersistence writes the first checkpoint, which marks the file in
+// use (not clean) and starts the first log epoch.
+func (t *Tracker) startPersistence() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pers.checkpoint(t, nil, false)
+}

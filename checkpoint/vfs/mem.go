@@ -180,7 +180,7 @@ func (m *MemFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 		return nil, pathErr("open", name, err)
 	case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
 		return nil, pathErr("open", name, syscall.EEXIST)
-	case n.dir && (access != os.O_RDONLY || flag&os.O_TRUNC != 0):
+	case n.dir && (access != os.O_RDONLY || flag&(os.O_CREATE|os.O_TRUNC) != 0):
 		return nil, pathErr("open", name, syscall.EISDIR)
 	case flag&os.O_TRUNC != 0:
 		m.resize(n, 0)
@@ -298,7 +298,21 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	if !okOld || !okNew {
 		return fail(syscall.ENOENT)
 	}
+	// The checks run in the order os.Rename and Linux run them, so that
+	// the error for a doubly bad rename is the same: os.Rename refuses an
+	// existing directory as target before calling rename(2), which then
+	// resolves both parents, the source, and checks the tree and types.
+	if t, err := m.walk(np); err == nil && t.dir {
+		if _, err := m.walk(op); err != nil {
+			return fail(err)
+		}
+		return fail(syscall.EEXIST)
+	}
 	oparent, obase, err := m.walkParent(op)
+	if err != nil {
+		return fail(err)
+	}
+	nparent, nbase, err := m.walkParent(np)
 	if err != nil {
 		return fail(err)
 	}
@@ -306,20 +320,15 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	if !found {
 		return fail(syscall.ENOENT)
 	}
-	nparent, nbase, err := m.walkParent(np)
-	if err != nil {
-		return fail(err)
+	if n.dir && strings.HasPrefix(np, op+"/") {
+		return fail(syscall.EINVAL)
 	}
 	target, exists := nparent.entries[nbase]
 	switch {
-	case exists && target.dir:
-		return fail(syscall.EEXIST)
-	case exists && n.dir:
-		return fail(syscall.ENOTDIR)
-	case n.dir && strings.HasPrefix(np, op+"/"):
-		return fail(syscall.EINVAL)
 	case target == n:
 		return nil
+	case exists && n.dir:
+		return fail(syscall.ENOTDIR)
 	}
 	if exists {
 		m.unlink(target)

@@ -54,7 +54,10 @@ func (f *memFile) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer f.m.mu.Unlock()
-	if err := f.readable("read"); err != nil || len(p) == 0 {
+	if len(p) == 0 {
+		return 0, nil // as os does, before looking at the access mode
+	}
+	if err := f.readable("read"); err != nil {
 		return 0, err
 	}
 	if f.off >= int64(len(f.n.data)) {
@@ -73,7 +76,10 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathErr("readat", f.name, errNegativeOffset)
 	}
-	if err := f.readable("read"); err != nil || len(p) == 0 {
+	if len(p) == 0 {
+		return 0, nil // as os does, before looking at the access mode
+	}
+	if err := f.readable("read"); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -123,6 +129,8 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, errAppendWriteAt
 	case off < 0:
 		return 0, pathErr("writeat", f.name, errNegativeOffset)
+	case len(p) == 0:
+		return 0, nil // as os does, before looking at the access mode
 	}
 	if err := f.writeAt("write", p, off); err != nil {
 		return 0, err

@@ -1,0 +1,153 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+		"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blockrep/blockrep/delta"
+)
+
+func TestApplyChainReadsEveryPoint(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		c    change
+	}{
+		{"whole blocks", change{blocks: 6}},
+		{"pages", change{blocks: 6, pages: true}},
+		{"zeros and copies", change{blocks: 8, zeros: true, copies: true}},
+		{"everything", change{blocks: 10, pages: true, zeros: true, copies: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, 1, "vm1", 16<<10, 256<<10, 200<<10+1000)
+			w.spec.Retention = Retention{Additional: 10}
+			_, _, g := newMemStore(t, w)
+			_, err := g.Latest(ctx)
+			require.ErrorIs(t, err, ErrNoPoint)
+			for range 8 {
+				res := apply(t, g, w.next(tc.c))
+				assert.False(t, res.Replayed)
+				assert.Equal(t, w.latest(), res.Point.ID)
+			}
+			pts, err := g.Points(ctx)
+			require.NoError(t, err)
+			require.Len(t, pts, 8)
+			for i, p := range pts {
+				assert.Equal(t, w.points[i].id, p.ID)
+				requirePoint(t, g, p.ID, w.points[i].imgs)
+				require.NoError(t, g.Verify(ctx, p.ID))
+			}
+		})
+	}
+}
+
+func TestApplyRefusesBadInput(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 2, "vm1", 16<<10, 128<<10)
+	w.spec.Retention = Retention{Additional: 3}
+	fsys, _, g := newMemStore(t, w)
+	first := w.next(change{blocks: 4})
+	apply(t, g, first)
+	good := w.next(change{blocks: 4, pages: true})
+	w.forget()
+
+	other := newWorld(t, 3, "vm1", 16<<10, 64<<10)
+	wrongSize := other.next(change{blocks: 2})
+	otherGroup := newWorld(t, 4, "vm2", 16<<10, 128<<10).next(change{blocks: 2})
+	bs := newWorld(t, 5, "vm1", 32<<10, 128<<10).next(change{blocks: 2})
+	fromScratch := newWorld(t, 6, "vm1", 16<<10, 128<<10).next(change{blocks: 2})
+
+	corrupt := bytes.Clone(good)
+	corrupt[len(corrupt)/2] ^= 0x40
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		want   error
+	}{
+		{"truncated", good[:len(good)-7], delta.ErrCorrupt},
+		{"truncated header", good[:20], delta.ErrCorrupt},
+		{"corrupted", corrupt, delta.ErrCorrupt},
+		{"empty", nil, delta.ErrCorrupt},
+		{"wrong volume size", wrongSize, ErrBaseMismatch},
+		{"other group", otherGroup, ErrBaseMismatch},
+		{"block size", bs, ErrBaseMismatch},
+		{"base not latest", fromScratch, ErrBaseMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fsys.Snapshot()
+			_, err := g.Apply(ctx, bytes.NewReader(tc.stream))
+			require.ErrorIs(t, err, tc.want)
+			assert.Equal(t, before, fsys.Snapshot(), "store changed")
+			requirePoint(t, g, w.latest(), w.points[0].imgs)
+		})
+	}
+	// The good one still applies afterwards.
+	w.points = w.points[:1]
+	copy(w.cur[0], w.points[0].imgs[0])
+	apply(t, g, w.next(change{blocks: 4, pages: true}))
+	requirePoint(t, g, w.latest(), w.cur)
+}
+
+func TestApplyVolumeMismatch(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 7, "vm1", 16<<10, 128<<10)
+	_, _, g := newMemStore(t, w)
+	for _, sizes := range [][]int64{{64 << 10}, {128 << 10, 16 << 10}} {
+		o := newWorld(t, 8, "vm1", 16<<10, sizes...)
+		_, err := g.Apply(ctx, bytes.NewReader(o.next(change{blocks: 1})))
+		require.ErrorIs(t, err, ErrVolumeMismatch)
+	}
+	o := newWorld(t, 9, "vm1", 32<<10, 128<<10)
+	_, err := g.Apply(ctx, bytes.NewReader(o.next(change{blocks: 1})))
+	require.ErrorIs(t, err, ErrVolumeMismatch)
+}
+
+func TestApplyReplayIsAcknowledged(t *testing.T) {
+	w := newWorld(t, 10, "vm1", 16<<10, 128<<10)
+	w.spec.Retention = Retention{Additional: 4}
+	fsys, _, g := newMemStore(t, w)
+	s1 := w.next(change{blocks: 3})
+	s2 := w.next(change{blocks: 3})
+	apply(t, g, s1)
+	apply(t, g, s2)
+	for _, s := range [][]byte{s1, s2} {
+		before := fsys.Snapshot()
+		res := apply(t, g, s)
+		assert.True(t, res.Replayed)
+		assert.Equal(t, before, fsys.Snapshot())
+	}
+	requirePoint(t, g, w.points[0].id, w.points[0].imgs)
+	requirePoint(t, g, w.points[1].id, w.points[1].imgs)
+}
+
+func TestApplyDiskFull(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 11, "vm1", 16<<10, 256<<10)
+	w.spec.Retention = Retention{Additional: 4}
+	fsys, _, g := newMemStore(t, w)
+	apply(t, g, w.next(change{blocks: 6}))
+	stream := w.next(change{blocks: 12, pages: true})
+	// Find capacities that fail at different steps: staging, undo, hashes, manifest.
+	failures := 0
+	for extra := int64(0); extra < int64(len(stream))+256<<10; extra += 4 << 10 {
+		fsys.SetCapacity(fsys.Used() + extra)
+		_, err := g.Apply(ctx, bytes.NewReader(stream))
+		fsys.SetCapacity(-1)
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, syscall.ENOSPC)
+		failures++
+		requirePoint(t, g, w.points[0].id, w.points[0].imgs)
+		latest, err := g.Latest(ctx)
+		require.NoError(t, err)
+		require.Equal(t, w.points[0].id, latest.ID)
+	}
+	require.Greater(t, failures, 3)
+	requirePoint(t, g, w.latest(), w.cur)
+}

@@ -1,0 +1,77 @@
+package checkpoint
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Option configures Open.
+type Option func(*options) error
+
+type options struct {
+	logger     *slog.Logger
+	now        func() time.Time
+	batchBytes int
+	maxIndex   int64
+}
+
+func defaultOptions() options {
+	return options{
+		logger:     slog.New(slog.DiscardHandler),
+		now:        time.Now,
+		batchBytes: 8 << 20,
+		maxIndex:   64 << 20,
+	}
+}
+
+// WithLogger sets the logger; nil (the default) discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithClock sets the clock used for the Applied time of points and the
+// Since time of pins (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return fmt.Errorf("checkpoint: WithClock(nil)")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithApplyBatch sets how many bytes of block data Apply collects before it
+// writes their undo records, syncs the undo log once, and writes the new
+// data (default 8 MiB, at least 64 KiB, at most 1 GiB). Larger batches mean
+// fewer fsyncs and more memory.
+func WithApplyBatch(bytes int) Option {
+	return func(o *options) error {
+		if bytes < 64<<10 || bytes > 1<<30 {
+			return fmt.Errorf("checkpoint: apply batch %d outside 64 KiB..1 GiB", bytes)
+		}
+		o.batchBytes = bytes
+		return nil
+	}
+}
+
+// WithMaxIndexEntries bounds the undo-log index entries a group keeps in
+// memory across all its logs (default 64 Mi, about 4 GiB of undo data at
+// 64 KiB blocks per million entries). A view whose chain needs more fails
+// with delta.ErrLimit instead of exhausting memory.
+func WithMaxIndexEntries(n int64) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("checkpoint: max index entries %d < 1", n)
+		}
+		o.maxIndex = n
+		return nil
+	}
+}

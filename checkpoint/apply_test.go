@@ -3,7 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"context"
-		"syscall"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"

@@ -122,8 +122,8 @@ func (c *dirClone) closeFiles() {
 	c.files = nil
 }
 
-func (c *dirClone) Name() string                 { return c.name }
-func (c *dirClone) Point() Point                 { return c.view.pt }
+func (c *dirClone) Name() string                { return c.name }
+func (c *dirClone) Point() Point                { return c.view.pt }
 func (c *dirClone) Volumes() []VolumeReadWriter { return c.vols }
 
 // Discard implements Clone.

@@ -58,7 +58,7 @@ func (g *dirGroup) openViewLocked(id delta.PointID) (*pointView, error) {
 	return v, nil
 }
 
-func (v *pointView) Point() Point             { return v.pt }
+func (v *pointView) Point() Point            { return v.pt }
 func (v *pointView) Volumes() []VolumeReader { return v.vols }
 
 // Close implements View.

@@ -128,7 +128,10 @@ func (t *Transport) clientHandshake(raw net.Conn, addr, serverName string) (*con
 // classifyHandshake wraps a handshake failure in the sentinel a caller
 // acts on.
 func classifyHandshake(err error) error {
+	var op *net.OpError
 	switch {
+	case errors.As(err, &op) && op.Op == "remote error":
+		return fmt.Errorf("%w: the peer refused our certificate: %w", transport.ErrUnauthenticated, err)
 	case isAuthError(err):
 		if errors.Is(err, transport.ErrUnauthenticated) {
 			return err

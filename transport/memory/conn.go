@@ -100,3 +100,15 @@ func (c *Conn) cut() {
 	c.out.cut()
 	c.in.cut()
 }
+
+// Readable reports whether Recv would return a frame at once: one is
+// buffered toward this end and its delay, if any, has passed.
+func (c *Conn) Readable() bool { return c.in.readable() }
+
+// Buffered returns the payload bytes buffered toward this end, delayed
+// frames included.
+func (c *Conn) Buffered() int {
+	c.in.mu.Lock()
+	defer c.in.mu.Unlock()
+	return c.in.queued
+}

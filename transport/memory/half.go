@@ -267,3 +267,20 @@ func (h *half) closeReader() {
 	h.signal()
 	h.mu.Unlock()
 }
+
+func (h *half) readable() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.q) == 0 || h.rclosed {
+		return false
+	}
+	if r := h.q[0].ready; r != nil {
+		select {
+		case <-r:
+			h.q[0].ready = nil
+		default:
+			return false
+		}
+	}
+	return true
+}

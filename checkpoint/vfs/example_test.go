@@ -83,6 +83,57 @@ func ExampleFailAt() {
 	// content: "one", ops: 4
 }
 
+// The standard crash loop: learn the operations of a clean run, then crash
+// at each one in turn and look at what a reboot finds.
+func ExampleMemFS_CrashAt() {
+	save := func(fsys vfs.FS, data string) error {
+		f, err := fsys.Create("state.tmp")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := f.Write([]byte(data)); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if err := fsys.Rename("state.tmp", "state"); err != nil {
+			return err
+		}
+		return fsys.SyncDir(".")
+	}
+	fresh := func() *vfs.MemFS {
+		m := vfs.NewMem()
+		must(save(m, "v1"))
+		return m
+	}
+
+	clean := fresh()
+	var ops []vfs.Op
+	clean.SetHook(func(op vfs.Op) error { ops = append(ops, op); return nil })
+	must(save(clean, "v2"))
+
+	for n, op := range ops {
+		m := fresh()
+		m.CrashAt(int64(n))
+		err := save(m, "v2")
+		state, _ := m.Crash().ReadFile("state")
+		fmt.Printf("crash at %-8s %-9s -> %s (crashed: %v)\n", op.Kind, op.Path, state, errors.Is(err, vfs.ErrCrashed))
+	}
+	m := fresh()
+	must(save(m, "v2"))
+	state, _ := m.Crash().ReadFile("state")
+	fmt.Printf("crash after save             -> %s\n", state)
+	// Output:
+	// crash at create   state.tmp -> v1 (crashed: true)
+	// crash at write    state.tmp -> v1 (crashed: true)
+	// crash at sync     state.tmp -> v1 (crashed: true)
+	// crash at rename   state.tmp -> v1 (crashed: true)
+	// crash at syncdir  .         -> v1 (crashed: true)
+	// crash after save             -> v2
+}
+
 func must(err error) {
 	if err != nil {
 		panic(err)

@@ -94,7 +94,7 @@ func (m *MemFS) restore(src *node, rng *rand.Rand, seen map[*node]bool) *node {
 
 // recoverData returns the content a crash leaves in file n.
 func recoverData(n *node, rng *rand.Rand) []byte {
-	if rng == nil || (len(n.dirty) == 0 && len(n.data) == len(n.synced)) {
+	if rng == nil || (!n.isDirty() && len(n.data) == len(n.synced)) {
 		return slices.Clone(n.synced)
 	}
 	size := len(n.synced)
@@ -103,17 +103,17 @@ func recoverData(n *node, rng *rand.Rand) []byte {
 	}
 	out := make([]byte, size)
 	copy(out, n.synced)
-	for _, p := range n.sortedDirty() {
+	n.dirtyPages(func(p int64) {
 		from := p * pageSize
 		if from >= int64(size) || rng.IntN(2) == 0 {
-			continue
+			return
 		}
 		page := out[from:min(from+pageSize, int64(size))]
 		clear(page)
 		if from < int64(len(n.data)) {
 			copy(page, n.data[from:])
 		}
-	}
+	})
 	return out
 }
 
@@ -140,7 +140,7 @@ func cloneNode(n *node, done map[*node]*node) *node {
 	if !n.dir {
 		c.data = slices.Clone(n.data)
 		c.synced = slices.Clone(n.synced)
-		c.dirty = maps.Clone(n.dirty)
+		c.dirty = slices.Clone(n.dirty)
 		return c
 	}
 	c.entries = make(map[string]*node, len(n.entries))

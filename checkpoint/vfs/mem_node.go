@@ -3,7 +3,7 @@ package vfs
 import (
 	"io/fs"
 	"path"
-	"slices"
+	"math/bits"
 	"strings"
 	"syscall"
 	"time"
@@ -21,11 +21,13 @@ type node struct {
 	perm fs.FileMode
 
 	// Regular files. data is what reads see; synced is the content as of
-	// the last Sync. dirty holds the indexes of the pages where data may
-	// differ from synced; outside them the common prefix is equal.
+	// the last Sync. dirty is a bitmap of the pages where data may differ
+	// from synced; outside them the common prefix is equal. A bitmap keeps
+	// Sync proportional to the file size in pages/64, and marking free of
+	// allocation once it has grown.
 	data   []byte
 	synced []byte
-	dirty  map[int64]struct{}
+	dirty  []uint64
 	// linked is true while the volatile tree names the file, when its size
 	// counts against the MemFS capacity.
 	linked bool
@@ -41,24 +43,57 @@ func newDir(perm fs.FileMode) *node {
 }
 
 func newFile(perm fs.FileMode) *node {
-	return &node{perm: perm & fs.ModePerm, dirty: map[int64]struct{}{}}
+	return &node{perm: perm & fs.ModePerm}
 }
 
 // markDirty records that bytes [from, to) of data changed.
 func (n *node) markDirty(from, to int64) {
-	for p := from / pageSize; p*pageSize < to; p++ {
-		n.dirty[p] = struct{}{}
+	if to <= from {
+		return
+	}
+	last := (to - 1) / pageSize
+	if words := int(last/64) + 1; words > len(n.dirty) {
+		n.dirty = append(n.dirty, make([]uint64, words-len(n.dirty))...)
+	}
+	for p := from / pageSize; p <= last; p++ {
+		n.dirty[p/64] |= 1 << (p % 64)
 	}
 }
 
-// resize sets the volatile size, zero-filling any extension.
+// isDirty reports whether any page changed since the last Sync.
+func (n *node) isDirty() bool {
+	for _, w := range n.dirty {
+		if w != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// dirtyPages calls fn with each dirty page index in ascending order.
+func (n *node) dirtyPages(fn func(p int64)) {
+	for i, w := range n.dirty {
+		for w != 0 {
+			fn(int64(i)*64 + int64(bits.TrailingZeros64(w)))
+			w &= w - 1
+		}
+	}
+}
+
+// resize sets the volatile size, zero-filling any extension. Growth beyond
+// the capacity at least doubles it, so that appends cost amortised O(1).
 func (n *node) resize(size int64) {
 	old := int64(len(n.data))
 	switch {
 	case size < old:
 		n.data = n.data[:size]
 	case size > old:
-		n.data = slices.Grow(n.data, int(size-old))[:size]
+		if size > int64(cap(n.data)) {
+			grown := make([]byte, old, max(size, 2*int64(cap(n.data))))
+			copy(grown, n.data)
+			n.data = grown
+		}
+		n.data = n.data[:size]
 		clear(n.data[old:])
 		n.markDirty(old, size)
 	}
@@ -82,23 +117,13 @@ func (n *node) sync() {
 	} else if grow := size - int64(len(n.synced)); grow > 0 {
 		n.synced = append(n.synced, make([]byte, grow)...)
 	}
-	for p := range n.dirty {
+	n.dirtyPages(func(p int64) {
 		from := p * pageSize
 		if from < size {
 			copy(n.synced[from:min(from+pageSize, size)], n.data[from:])
 		}
-	}
+	})
 	clear(n.dirty)
-}
-
-// sortedDirty returns the dirty page indexes in ascending order.
-func (n *node) sortedDirty() []int64 {
-	pages := make([]int64, 0, len(n.dirty))
-	for p := range n.dirty {
-		pages = append(pages, p)
-	}
-	slices.Sort(pages)
-	return pages
 }
 
 // info describes n under name.

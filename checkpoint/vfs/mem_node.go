@@ -2,8 +2,8 @@ package vfs
 
 import (
 	"io/fs"
-	"path"
 	"math/bits"
+	"path"
 	"strings"
 	"syscall"
 	"time"

@@ -56,13 +56,16 @@ func (st *recordState) checkHeader(r *rawRecord) error {
 	if h.plen > MaxRecordPayload {
 		return r.fail(fmt.Sprintf("payload of %d bytes exceeds %d", h.plen, MaxRecordPayload))
 	}
-	code := RecordKind(h.kind)
-	if code != RecordData && code != RecordZero && code != RecordCopy {
-		if h.kind&kindSkippable != 0 {
-			r.skip = true
-			return nil
-		}
+	code := RecordKind(h.kind &^ kindSkippable)
+	known := code == RecordData || code == RecordZero || code == RecordCopy
+	switch {
+	case !known && h.kind&kindSkippable != 0:
+		r.skip = true
+		return nil
+	case !known:
 		return r.fail(fmt.Sprintf("unknown record kind %d that may not be skipped", h.kind))
+	case h.kind&kindSkippable != 0:
+		return r.fail(fmt.Sprintf("%s record marked skippable", code))
 	}
 	r.kind = code
 	r.vol, r.block, r.count = int(h.volume), int64(h.block), int64(h.count)

@@ -202,7 +202,7 @@ func TestEncoderMemoryBound(t *testing.T) {
 	require.NoError(t, err)
 	limit := int64(5 * bs)
 	_, st := encodeSource(t, testHeader([]Geometry{g}), src, WithEncoderMemory(limit), WithConcurrency(4))
-	assert.Equal(t, int64(16-16/3), st.DataBlocks)
+	assert.Equal(t, int64(16), st.DataBlocks)
 	assert.LessOrEqual(t, st.BufferBytes, limit)
 	assert.Greater(t, st.BufferBytes, int64(0))
 

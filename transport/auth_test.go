@@ -375,3 +375,37 @@ func FuzzParseAuthEntries(f *testing.F) {
 		}
 	})
 }
+
+// ExampleAuthorizer shows a replica's authorization list: the hosts of
+// one site replicate into their own location, two cluster nodes share a
+// trust group so that a VM migrated between them keeps replicating, and
+// an unknown peer is refused.
+func ExampleAuthorizer() {
+	a, err := transport.NewAuthorizer([]transport.AuthEntry{
+		{Peer: "*.dc1.example", Group: "*", Storage: "dc1"},
+		{Peer: "node1.cluster.example", Group: "vm-a*", Storage: "cluster/a", TrustGroup: "cluster"},
+		{Peer: "node2.cluster.example", Group: "vm-b*", Storage: "cluster/b", TrustGroup: "cluster"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, req := range []struct{ peer, group string }{
+		{"web.dc1.example", "vm-web"},
+		{"node1.cluster.example", "vm-a1"},
+		{"node2.cluster.example", "vm-a1"}, // vm-a1 migrated to node2
+		{"intruder.example", "vm-a1"},
+	} {
+		e, err := a.Authorize(transport.Identity{Name: req.peer, Authenticated: true}, req.group)
+		if err != nil {
+			fmt.Println(req.peer, req.group, "refused:", errors.Is(err, transport.ErrUnauthorized))
+			continue
+		}
+		fmt.Println(req.peer, req.group, "->", e.Storage)
+	}
+	// Output:
+	// web.dc1.example vm-web -> dc1
+	// node1.cluster.example vm-a1 -> cluster/a
+	// node2.cluster.example vm-a1 -> cluster/a
+	// intruder.example vm-a1 refused: true
+}

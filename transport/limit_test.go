@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -461,4 +462,39 @@ func TestLimitConnConcurrent(t *testing.T) {
 			assert.Equal(t, frame(3000, byte(i*frames+j)), f)
 		}
 	}
+}
+
+// ExampleLimitConn bounds a connection to 1 MiB/s and the host it goes to
+// to 4 MiB/s across all its connections, then lowers the host's limit
+// while running.
+func ExampleLimitConn() {
+	host, err := transport.NewLimiter(4 << 20)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	perConn, err := transport.NewLimiter(1 << 20)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var conn transport.Conn = &limitTestConn{} // a connection from Dial or Accept
+	conn = transport.LimitConn(conn, perConn, host)
+
+	// The first frame fits in the burst and goes at once.
+	if err := conn.Send(context.Background(), make([]byte, 64<<10)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("per-connection burst:", perConn.Burst())
+
+	// An administrator halves the host's bandwidth; waits re-plan at once.
+	if err := host.SetLimit(2 << 20); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("host limit:", host.Limit())
+	// Output:
+	// per-connection burst: 104857
+	// host limit: 2097152
 }

@@ -3,6 +3,7 @@ package delta
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -11,10 +12,17 @@ import (
 // checkpoint store keeps it for a live image and a resync compares it.
 // A new list holds zero Hashes ("not hashed yet"). A HashList is not safe
 // for concurrent mutation; Get and Root may run concurrently while
-// nothing calls Set.
+// nothing calls Set or UpdateHashes.
 type HashList struct {
 	g      Geometry
 	hashes []Hash
+
+	// The tree levels above the blocks (DefaultFanout) as of the last
+	// Root, and the blocks set since, so that Root after a cycle that
+	// changed a few blocks rehashes only their paths.
+	mu    sync.Mutex
+	upper [][]Hash // upper[k-1] is level k; nil until the first Root
+	dirty *Set     // blocks changed since upper was computed
 }
 
 // NewHashList returns a list of g.Blocks() zero hashes, or an error
@@ -36,7 +44,22 @@ func (l *HashList) Len() int64 { return int64(len(l.hashes)) }
 func (l *HashList) Get(i int64) Hash { return l.hashes[i] }
 
 // Set records h as the hash of block i. An index out of range panics.
-func (l *HashList) Set(i int64, h Hash) { l.hashes[i] = h }
+func (l *HashList) Set(i int64, h Hash) {
+	if l.hashes[i] == h {
+		return
+	}
+	l.hashes[i] = h
+	if l.dirty != nil {
+		l.dirty.Add(i)
+	}
+}
+
+// touched notes that the hashes of blocks were written directly.
+func (l *HashList) touched(blocks *Set) {
+	if l.dirty != nil {
+		_ = l.dirty.Union(blocks)
+	}
+}
 
 // Clone returns an independent copy.
 func (l *HashList) Clone() *HashList {
@@ -73,11 +96,52 @@ func (l *HashList) Diff(o *HashList) (*Set, error) {
 
 // Root returns the root of the HashTree with DefaultFanout over the list:
 // a hash of the whole volume that changes when any block hash, the size or
-// the block size changes. It costs one pass over the hashes (a 1 TiB
-// volume of 64 KiB blocks holds 512 MiB of them), so callers that need it
-// often keep it.
+// the block size changes. The first call hashes the whole tree (a 1 TiB
+// volume of 64 KiB blocks holds 512 MiB of block hashes) and keeps its
+// upper levels, about a fifteenth of the list's size; later calls rehash
+// only the paths above blocks set since.
 func (l *HashList) Root() Hash {
-	return treeRoot(l.g, DefaultFanout, treeTop(l.hashes, DefaultFanout))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.hashes) <= 1 {
+		return treeRoot(l.g, DefaultFanout, l.hashes)
+	}
+	nh := newTreeHasher()
+	if l.upper == nil {
+		below := l.hashes
+		for k := 1; len(below) > 1; k++ {
+			below = nh.level(k, below, DefaultFanout, nil)
+			l.upper = append(l.upper, below)
+		}
+		l.dirty = NewSet(l.Len())
+	} else if !l.dirty.Empty() {
+		l.rehashPaths(nh)
+	}
+	return treeRoot(l.g, DefaultFanout, l.upper[len(l.upper)-1])
+}
+
+// rehashPaths recomputes the nodes above the dirty blocks, level by level.
+func (l *HashList) rehashPaths(nh *treeHasher) {
+	var nodes []int64
+	for i := range l.dirty.All() {
+		if p := i / DefaultFanout; len(nodes) == 0 || nodes[len(nodes)-1] != p {
+			nodes = append(nodes, p)
+		}
+	}
+	l.dirty.Clear()
+	below := l.hashes
+	for k := 1; k <= len(l.upper); k++ {
+		level := l.upper[k-1]
+		parents := nodes[:0]
+		for _, p := range nodes {
+			lo := p * DefaultFanout
+			level[p] = nh.node(k, p, below[lo:min(lo+DefaultFanout, int64(len(below)))])
+			if pp := p / DefaultFanout; len(parents) == 0 || parents[len(parents)-1] != pp {
+				parents = append(parents, pp)
+			}
+		}
+		below, nodes = level, parents
+	}
 }
 
 // GroupRoot returns one hash for a group of volumes: the BLAKE3, in its

@@ -1,11 +1,14 @@
 package delta
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 )
 
 func hashTestList(t testing.TB, g Geometry, seed byte) *HashList {
@@ -185,4 +188,53 @@ func TestUnmarshalHashListRejects(t *testing.T) {
 		require.ErrorAs(t, err, &ce)
 		assert.Contains(t, ce.Reason, "truncated")
 	})
+}
+
+func TestHashListRootIncremental(t *testing.T) {
+	rng := hashTestRand(t)
+	ctx := context.Background()
+	for round := range hashTestRounds {
+		blocks := 1 + rng.Int64N(2000)
+		g := Geometry{Size: blocks*PageSize - rng.Int64N(PageSize), BlockSize: PageSize}
+		l := hashTestList(t, g, byte(round))
+		_ = l.Root() // builds the cache
+		for step := range 6 {
+			for range rng.IntN(40) {
+				l.Set(rng.Int64N(blocks), HashBlock([]byte{byte(step), byte(rng.Uint32())}))
+			}
+			if step == 3 {
+				// UpdateHashes writes hashes behind Set's back.
+				data := hashTestVolume(rng, g.Size)
+				set := NewSet(blocks)
+				for range 1 + rng.IntN(20) {
+					set.Add(rng.Int64N(blocks))
+				}
+				require.NoError(t, UpdateHashes(ctx, l, newHashMemVolume(data), set))
+			}
+			require.Equal(t, l.Clone().Root(), l.Root(), "round %d step %d: cached root equals a fresh one", round, step)
+			tr, err := NewHashTree(l, DefaultFanout)
+			require.NoError(t, err)
+			require.Equal(t, tr.Root(), l.Root())
+		}
+	}
+}
+
+func TestHashListRootConcurrent(t *testing.T) {
+	l := hashTestList(t, Geometry{Size: 3000 * PageSize, BlockSize: PageSize}, 1)
+	want := l.Clone().Root()
+	_ = l.Root()
+	l.Set(5, Hash{5})
+	l.Set(2999, Hash{6})
+	want2 := l.Clone().Root()
+	assert.NotEqual(t, want, want2)
+	var eg errgroup.Group
+	for range 4 {
+		eg.Go(func() error {
+			if got := l.Root(); got != want2 {
+				return fmt.Errorf("root %v, want %v", got, want2)
+			}
+			return nil
+		})
+	}
+	assert.NoError(t, eg.Wait())
 }

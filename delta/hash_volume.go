@@ -66,6 +66,8 @@ func UpdateHashes(ctx context.Context, list *HashList, r io.ReaderAt, blocks *Se
 	g := list.g
 	per := int64(max(o.chunk/g.BlockSize, 1))
 	var cursor int64
+	// Even a failed update may have written some of the hashes.
+	defer list.touched(blocks)
 	return hashWork(ctx, r, o.workers, max(o.chunk, g.BlockSize),
 		func() (int64, int, bool) {
 			first := hashNextMember(blocks, cursor)

@@ -153,22 +153,6 @@ func (nh *treeHasher) level(k int, below []Hash, fanout int, dst []Hash) []Hash 
 	return dst
 }
 
-// treeTop returns the top level (one node, or none for no leaves) of the
-// tree over leaves without keeping the levels in between.
-func treeTop(leaves []Hash, fanout int) []Hash {
-	if len(leaves) <= 1 {
-		return leaves
-	}
-	nh := newTreeHasher()
-	cur := nh.level(1, leaves, fanout, nil)
-	var spare []Hash
-	for k := 2; len(cur) > 1; k++ {
-		next := nh.level(k, cur, fanout, spare)
-		spare, cur = cur, next
-	}
-	return cur
-}
-
 // treeRoot binds the top level of a tree to its shape.
 func treeRoot(g Geometry, fanout int, top []Hash) Hash {
 	var hdr [24]byte

@@ -99,70 +99,8 @@ func TestRoundTripRandom(t *testing.T) {
 			assert.Greater(t, done, last)
 			last, total = done, tot
 		}))
-		stream, st := encodeSource(t, h, src, opts...)
+		checkRoundTrip(t, src, olds, opts...)
 		assert.Equal(t, total, last, "run %d: progress ends at the total", i)
-
-		// Records: in order, each dirty block once, content as the source.
-		gotH, recs := readRecords(t, stream)
-		assert.Equal(t, h.Group, gotH.Group)
-		assert.Equal(t, h.Time, gotH.Time)
-		assert.Equal(t, h.Volumes, gotH.Volumes)
-		assert.Equal(t, h.Meta, gotH.Meta)
-		assert.Equal(t, st.Records, int64(len(recs)))
-		covered := make([]*Set, len(src.geoms))
-		for v, g := range src.geoms {
-			covered[v] = NewSet(g.Blocks())
-		}
-		var data, zero, cp int64
-		for _, r := range recs {
-			g := src.geoms[r.Volume]
-			for b := r.Block; b < r.Block+r.Count; b++ {
-				require.False(t, covered[r.Volume].Contains(b), "run %d: block %d twice", i, b)
-				covered[r.Volume].Add(b)
-			}
-			off, blen := g.BlockBounds(r.Block)
-			want := src.masks[blockAddr{r.Volume, r.Block}]
-			if want != nil && (want.Count(g.BlockPages(r.Block)) == 0 || want.Full(g.BlockPages(r.Block))) {
-				want = nil
-			}
-			switch r.Kind {
-			case RecordData:
-				data++
-				var exp []byte
-				_ = pageRuns(want, blen, func(o, n int) error {
-					exp = append(exp, src.vols[r.Volume][off+int64(o):off+int64(o)+int64(n)]...)
-					return nil
-				})
-				require.Equal(t, exp, r.Data, "run %d: data of volume %d block %d", i, r.Volume, r.Block)
-				assert.Equal(t, len(want), len(r.Pages))
-			case RecordZero:
-				zero += r.Count
-				if r.Pages == nil {
-					last, lastLen := g.BlockBounds(r.Block + r.Count - 1)
-					assert.True(t, isZero(src.vols[r.Volume][off:last+int64(lastLen)]))
-				}
-			case RecordCopy:
-				cp++
-				fo, fn := src.geoms[r.FromVolume].BlockBounds(r.FromBlock)
-				require.Equal(t, blen, fn)
-				assert.Equal(t, src.vols[r.FromVolume][fo:fo+int64(fn)], src.vols[r.Volume][off:off+int64(blen)])
-				assert.Nil(t, want)
-			}
-		}
-		for v := range src.geoms {
-			assert.True(t, covered[v].Equal(src.blocks[v]), "run %d: volume %d covered blocks", i, v)
-		}
-		assert.Equal(t, st.DataBlocks, data)
-		assert.Equal(t, st.ZeroBlocks, zero)
-		assert.Equal(t, st.CopyBlocks, cp)
-
-		// Apply onto the old images gives the new pages over the old.
-		mv, targets := newTargets(olds)
-		_, err := Apply(context.Background(), bytes.NewReader(stream), targets, WithStageMemory(int64(rng.IntN(3))*int64(len(stream))/2), WithTempDir(t.TempDir()))
-		require.NoError(t, err)
-		for v := range src.geoms {
-			require.True(t, bytes.Equal(expectedImage(src, v, olds[v]), mv[v].snapshot()), "run %d: volume %d after apply", i, v)
-		}
 	}
 }
 

@@ -286,6 +286,9 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 			}
 			batch = append(batch, r)
 		}
+		if len(batch) == 0 {
+			break
+		}
 		if err := run.applyBatch(batch); err != nil {
 			return Point{}, err
 		}

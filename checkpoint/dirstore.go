@@ -60,6 +60,13 @@ func Open(fsys vfs.FS, root string, opts ...Option) (*DirStore, error) {
 	if err := fsys.MkdirAll(path.Join(root, tmpDir), 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint: open store: %w", err)
 	}
+	// Make the store's own directories durable, so a group created in
+	// them survives a crash.
+	for _, dir := range []string{path.Dir(path.Clean(root)), root} {
+		if err := fsys.SyncDir(dir); err != nil {
+			return nil, fmt.Errorf("checkpoint: open store: %w", err)
+		}
+	}
 	return &DirStore{fsys: fsys, root: root, opts: o, groups: make(map[string]*dirGroup)}, nil
 }
 

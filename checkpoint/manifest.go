@@ -167,7 +167,7 @@ func (m *manifest) encode() ([]byte, error) {
 	for _, p := range m.Pins {
 		j.Pins = append(j.Pins, jsonPin(p))
 	}
-	return json.MarshalIndent(&j, "", " ")
+	return json.Marshal(&j)
 }
 
 // decodeManifest parses and validates a manifest of group. Every reference

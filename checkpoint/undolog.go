@@ -156,9 +156,9 @@ func readUndoLog(r io.ReaderAt, size int64, geoms []delta.Geometry, blockSize in
 		}
 		return nil, 0, fmt.Errorf("%w: header does not match the group", errUndoTail)
 	}
-	br := bufio.NewReaderSize(io.NewSectionReader(r, int64(undoHeaderSize), size-int64(undoHeaderSize)), 1<<20)
+	br := bufio.NewReaderSize(io.NewSectionReader(r, int64(undoHeaderSize), size-int64(undoHeaderSize)), int(min(size, 1<<20)))
 	off := int64(undoHeaderSize)
-	rec := make([]byte, undoRecHeader+delta.MaxPagesPerBlock/64*8+delta.MaxBlockSize)
+	rec := make([]byte, undoRecHeader+(blockSize/delta.PageSize+63)/64*8+blockSize)
 	for off < size {
 		n, err := readUndoRecord(br, rec, geoms, ix, off)
 		if err != nil {

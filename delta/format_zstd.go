@@ -26,6 +26,9 @@ func getZstdEncoder(level zstd.EncoderLevel) *zstd.Encoder {
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false),
 		zstd.WithWindowSize(MaxBlockSize),
+		// Single-segment frames always declare their content size, even
+		// below 1 KiB, which readers require (FORMAT.md, Data).
+		zstd.WithSingleSegment(true),
 	)
 	if err != nil {
 		// The options are constants that the library accepts.

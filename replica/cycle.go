@@ -1,0 +1,394 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/transport"
+)
+
+// CycleResult describes one acknowledged cycle or initial replication.
+type CycleResult struct {
+	Point         delta.PointID `json:"point"`
+	Base          delta.PointID `json:"base"`
+	Time          time.Time     `json:"time"` // the freeze instant the point represents
+	AppConsistent bool          `json:"app_consistent"`
+	Blocks        int64         `json:"blocks"`     // dirty blocks sent
+	StreamBytes   int64         `json:"delta_size"` // bytes of the delta stream
+	Latency       time.Duration `json:"latency"`    // freeze to acknowledgement
+	Hash          delta.Hash    `json:"hash"`       // the point's content hash on the replica
+	Replayed      bool          `json:"replayed"`   // the replica had the point already
+}
+
+// errUnknownReplicaPoint is the cause of ResynchronizationRequired when the
+// replica is at a point this primary never sent.
+var errUnknownReplicaPoint = errors.New("replica: the replica's latest point is not one this primary sent")
+
+// InitialReplication sends the first full copy of the group now: every
+// block that is not zero (the replica's volumes start zero-filled), as of
+// one freeze instant, while the host goes on writing. On success the
+// relationship is Replicating with its first recovery point. It returns a
+// *StateError unless the relationship is InitialReplicationPending.
+func (r *Relationship) InitialReplication(ctx context.Context) (CycleResult, error) {
+	if err := r.acquire(ctx); err != nil {
+		return CycleResult{}, err
+	}
+	defer r.release()
+	return r.initialLocked(ctx)
+}
+
+func (r *Relationship) initialLocked(ctx context.Context) (CycleResult, error) {
+	if err := r.transition("initial replication", InitialReplicationInProgress); err != nil {
+		return CycleResult{}, err
+	}
+	res, err := r.transfer(ctx, true)
+	r.finish(true, res, err)
+	if err != nil {
+		back := InitialReplicationPending
+		if errors.Is(err, errUnknownReplicaPoint) {
+			back = ResynchronizationRequired
+		}
+		r.transition("initial replication failed", back)
+		return CycleResult{}, err
+	}
+	r.transition("initial replication done", Replicating)
+	return res, nil
+}
+
+// Cycle runs one replication cycle now: freeze every volume of the group
+// at one instant, send the frozen blocks, wait for the replica to commit
+// them as a recovery point, then drop them from tracking. On any failure
+// the frozen blocks are merged back, so the next cycle sends them; the
+// error is counted in the statistics. It returns a *StateError unless the
+// relationship is Replicating.
+func (r *Relationship) Cycle(ctx context.Context) (CycleResult, error) {
+	if err := r.acquire(ctx); err != nil {
+		return CycleResult{}, err
+	}
+	defer r.release()
+	return r.cycleLocked(ctx)
+}
+
+func (r *Relationship) cycleLocked(ctx context.Context) (CycleResult, error) {
+	if st := r.State(); st != Replicating {
+		return CycleResult{}, &StateError{Op: "cycle", From: st}
+	}
+	res, err := r.transfer(ctx, false)
+	r.finish(false, res, err)
+	return res, err
+}
+
+// finish records an attempt's outcome and reports it.
+func (r *Relationship) finish(initial bool, res CycleResult, err error) {
+	r.mu.Lock()
+	switch {
+	case err == nil && initial:
+		r.stats.lastSuccess = r.clock.Now()
+		r.stats.lastErr, r.stats.fatal, r.stats.failures = nil, false, 0
+	case err == nil:
+		r.stats.success(r.clock.Now(), res.StreamBytes, res.Latency)
+	default:
+		r.stats.failure(err, !transport.IsTemporary(err) && !errors.Is(err, context.Canceled))
+	}
+	r.mu.Unlock()
+	if err != nil {
+		r.log.Warn("cycle failed", "initial", initial, "err", err)
+	} else {
+		r.log.Debug("cycle done", "initial", initial, "point", res.Point, "bytes", res.StreamBytes)
+	}
+	if f := r.host.cfg.OnCycle; f != nil {
+		f(CycleEvent{Group: r.cfg.ID, Initial: initial, Result: res, Err: err})
+	}
+}
+
+// transfer runs one freeze-send-acknowledge round. full selects an initial
+// replication (every non-zero block, from no base).
+func (r *Relationship) transfer(ctx context.Context, full bool) (CycleResult, error) {
+	var res CycleResult
+	if full {
+		if err := r.markNonZero(ctx); err != nil {
+			return res, err
+		}
+	}
+	app := r.appDue()
+	r.wantApp.Store(app)
+	frozen, err := r.tracker.Freeze(ctx)
+	r.wantApp.Store(false)
+	if err != nil {
+		if errors.Is(err, delta.ErrTrackingLost) {
+			r.transition("tracking lost", ResynchronizationRequired)
+		}
+		return res, fmt.Errorf("replica: freeze: %w", err)
+	}
+	res, err = r.send(ctx, frozen, full, app)
+	if err != nil {
+		if rerr := frozen.Restore(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("replica: restore frozen blocks: %w", rerr))
+		}
+		r.closeConn()
+		if errors.Is(err, errUnknownReplicaPoint) {
+			r.transition("replica at an unknown point", ResynchronizationRequired)
+		}
+		return CycleResult{}, err
+	}
+	if err := frozen.Commit(ctx); err != nil {
+		// The point is on the replica; the blocks stay dirty and travel
+		// once more in the next cycle, which is harmless.
+		r.log.Warn("commit of acknowledged blocks failed; they will be sent again", "err", err)
+		frozen.Restore()
+	}
+	return res, nil
+}
+
+// appDue reports whether the next freeze should be app-consistent.
+func (r *Relationship) appDue() bool {
+	if r.cfg.Quiesce == nil || r.cfg.AppConsistentInterval <= 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastApp.IsZero() || r.clock.Now().Sub(r.lastApp) >= r.cfg.AppConsistentInterval
+}
+
+// markNonZero marks every block that is not all zero, so that the next
+// freeze holds the whole content of the volumes. Writes during the scan are
+// tracked anyway, so a block the scan saw as zero and that is written
+// later is in the freeze too.
+func (r *Relationship) markNonZero(ctx context.Context) error {
+	const chunk = 1 << 20
+	buf := make([]byte, max(chunk, r.cfg.BlockSize))
+	for ti, ci := range r.included {
+		v := r.cfg.Volumes[ci]
+		bs := int64(r.cfg.BlockSize)
+		step := int64(len(buf)) / bs * bs
+		for off := int64(0); off < v.Size; off += step {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n := min(step, v.Size-off)
+			p := buf[:n]
+			if _, err := v.Volume.ReadAt(p, off); err != nil {
+				return fmt.Errorf("replica: scan volume %s at %d: %w", v.Name, off, err)
+			}
+			for b := int64(0); b < n; b += bs {
+				blk := p[b:min(b+bs, n)]
+				if !allZero(blk) {
+					if err := r.tracker.Mark(ti, off+b, int64(len(blk))); err != nil {
+						return fmt.Errorf("replica: mark volume %s: %w", v.Name, err)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func allZero(p []byte) bool {
+	for len(p) >= 8 {
+		if p[0]|p[1]|p[2]|p[3]|p[4]|p[5]|p[6]|p[7] != 0 {
+			return false
+		}
+		p = p[8:]
+	}
+	for _, c := range p {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// connect returns the connection to the replica, dialing and greeting it
+// when there is none; the Status of a new connection is returned (nil for
+// a connection kept from an earlier round).
+func (r *Relationship) connect(ctx context.Context) (*statusMsg, error) {
+	if r.conn != nil {
+		return nil, nil
+	}
+	conn, err := r.host.cfg.Transport.Dial(ctx, r.cfg.Replica)
+	if err != nil {
+		return nil, fmt.Errorf("replica: dial %s: %w", r.cfg.Replica, err)
+	}
+	r.mu.Lock()
+	last := r.lastPoint
+	r.mu.Unlock()
+	if err := sendMsg(ctx, conn, helloMsg{Version: ProtocolVersion, Group: r.cfg.ID, Point: last}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("replica: hello: %w", err)
+	}
+	st, buf, err := expectReply[statusMsg](ctx, conn, r.buf)
+	r.buf = buf
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("replica: hello: %w", err)
+	}
+	if st.Group != r.cfg.ID {
+		conn.Close()
+		return nil, fmt.Errorf("%w: status of group %q, want %q", ErrProtocol, st.Group, r.cfg.ID)
+	}
+	r.conn = conn
+	return &st, nil
+}
+
+// createOnReplica asks the replica to create the group.
+func (r *Relationship) createOnReplica(ctx context.Context) error {
+	if _, err := r.connect(ctx); err != nil {
+		return err
+	}
+	m := createGroupMsg{
+		Group:     r.cfg.ID,
+		BlockSize: uint32(r.cfg.BlockSize),
+		Volumes:   r.infos,
+		Retention: r.cfg.Retention,
+		Meta:      r.cfg.Metadata,
+		Failover:  r.cfg.FailoverSettings,
+	}
+	if err := checkMessage(m); err != nil {
+		return err
+	}
+	if err := sendMsg(ctx, r.conn, m); err != nil {
+		return fmt.Errorf("replica: create group: %w", err)
+	}
+	_, buf, err := expectReply[ackMsg](ctx, r.conn, r.buf)
+	r.buf = buf
+	if err != nil {
+		return fmt.Errorf("replica: create group %q: %w", r.cfg.ID, err)
+	}
+	return nil
+}
+
+// base decides the base point of the next delta from the replica's
+// status: the last acknowledged point, or the point whose acknowledgement
+// was lost (the replica committed it).
+func (r *Relationship) base(st *statusMsg, full bool) (delta.PointID, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st == nil {
+		return r.lastPoint, nil
+	}
+	switch {
+	case st.Latest == r.lastPoint:
+		return r.lastPoint, nil
+	case !r.inDoubt.IsZero() && st.Latest == r.inDoubt:
+		r.log.Info("replica committed a point whose acknowledgement was lost", "point", r.inDoubt)
+		r.lastPoint, r.lastTime, r.inDoubt = st.Latest, st.Time, delta.PointID{}
+		return r.lastPoint, nil
+	case !st.Exists:
+		return delta.PointID{}, fmt.Errorf("replica: %w: group %q", ErrUnknownGroup, r.cfg.ID)
+	}
+	return delta.PointID{}, fmt.Errorf("%w: replica at %s, last acknowledged %s", errUnknownReplicaPoint, st.Latest, r.lastPoint)
+}
+
+// send streams the frozen set to the replica and waits for its verdict.
+func (r *Relationship) send(ctx context.Context, frozen *delta.Frozen, full, app bool) (CycleResult, error) {
+	var res CycleResult
+	st, err := r.connect(ctx)
+	if err != nil {
+		return res, err
+	}
+	base, err := r.base(st, full)
+	if err != nil {
+		return res, err
+	}
+	newID, err := delta.NewPointID(r.host.cfg.Rand)
+	if err != nil {
+		return res, err
+	}
+	cons := delta.ConsistencyCrash
+	if app {
+		cons = delta.ConsistencyApp
+	}
+	h := delta.Header{
+		Group:       r.cfg.ID,
+		Base:        base,
+		New:         newID,
+		Time:        frozen.Time(),
+		Consistency: cons,
+		BlockSize:   r.cfg.BlockSize,
+		Volumes:     r.infos,
+	}
+	opts := []delta.EncoderOption{delta.WithCompression(!r.cfg.NoCompression)}
+	if full {
+		opts = append(opts, delta.WithProgress(func(done, total int64) {
+			r.mu.Lock()
+			r.stats.initialDone, r.stats.initialTotal = done, total
+			r.mu.Unlock()
+			if p := r.cfg.Initial.Progress; p != nil {
+				p(done, total)
+			}
+		}))
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conn := r.conn
+	if err := sendMsg(sctx, conn, deltaStartMsg{Group: r.cfg.ID, Base: base, New: newID}); err != nil {
+		return res, fmt.Errorf("replica: send delta: %w", err)
+	}
+	r.mu.Lock()
+	r.inDoubt = newID
+	r.mu.Unlock()
+
+	// The verdict is read while the stream goes out, so that an early
+	// refusal stops the stream at once.
+	type verdict struct {
+		ack ackMsg
+		err error
+	}
+	vc := make(chan verdict, 1)
+	buf := r.buf
+	go func() {
+		a, _, err := expectReply[ackMsg](sctx, conn, buf)
+		if err != nil {
+			cancel()
+		}
+		vc <- verdict{a, err}
+	}()
+	w := transport.NewWriter(sctx, conn, r.host.cfg.ChunkSize)
+	var est delta.EncodeStats
+	enc, err := delta.NewEncoder(w, h, opts...)
+	if err == nil {
+		est, err = enc.Encode(sctx, frozen)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		cancel()
+		conn.Close()
+	}
+	v := <-vc
+	var remote *RemoteError
+	switch {
+	case errors.As(v.err, &remote):
+		return res, fmt.Errorf("replica: delta %s refused: %w", newID, v.err)
+	case err != nil:
+		return res, fmt.Errorf("replica: send delta %s: %w", newID, err)
+	case v.err != nil:
+		return res, fmt.Errorf("replica: delta %s: %w", newID, v.err)
+	case v.ack.Point != newID || v.ack.Group != r.cfg.ID:
+		return res, fmt.Errorf("%w: acknowledgement of %s/%s, want %s/%s", ErrProtocol, v.ack.Group, v.ack.Point, r.cfg.ID, newID)
+	}
+	now := r.clock.Now()
+	r.mu.Lock()
+	r.lastPoint, r.lastTime, r.lastHash, r.inDoubt = newID, frozen.Time(), v.ack.Hash, delta.PointID{}
+	if app {
+		r.lastApp = frozen.Time()
+	}
+	r.mu.Unlock()
+	d := frozen.Dirty()
+	return CycleResult{
+		Point:         newID,
+		Base:          base,
+		Time:          frozen.Time(),
+		AppConsistent: app,
+		Blocks:        d.Blocks,
+		StreamBytes:   est.StreamBytes,
+		Latency:       now.Sub(frozen.Time()),
+		Hash:          v.ack.Hash,
+		Replayed:      v.ack.Replayed,
+	}, nil
+}

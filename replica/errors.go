@@ -1,0 +1,94 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the replica package, wrapped with %w so errors.Is
+// works.
+var (
+	// ErrInvalidConfig is returned by the Validate methods, NewPrimaryHost,
+	// NewReplicaHost and PrimaryHost.Enable for a configuration out of its
+	// bounds.
+	ErrInvalidConfig = errors.New("replica: invalid configuration")
+
+	// ErrInvalidState is returned (inside a *StateError) by an operation
+	// that the relationship's current state does not allow: a Cycle before
+	// initial replication, a Resume of a relationship that is not
+	// suspended.
+	ErrInvalidState = errors.New("replica: operation not allowed in this state")
+
+	// ErrClosed is returned by calls on a PrimaryHost, ReplicaHost or
+	// Relationship after Close or Remove.
+	ErrClosed = errors.New("replica: closed")
+
+	// ErrUnknownGroup is returned by PrimaryHost.Relationship and Remove
+	// for a group id that is not enabled, and (inside a *RemoteError) when
+	// the replica does not have the group.
+	ErrUnknownGroup = errors.New("replica: unknown group")
+
+	// ErrGroupExists is returned by PrimaryHost.Enable when the group is
+	// already enabled on this host, and (inside a *RemoteError) when the
+	// replica already holds a group of that id with other volumes or with
+	// recovery points.
+	ErrGroupExists = errors.New("replica: group already exists")
+
+	// ErrProtocol is returned when a peer sends a message that is
+	// malformed, unknown, or out of turn. The connection is closed.
+	ErrProtocol = errors.New("replica: protocol violation")
+
+	// ErrVersion is returned by a primary whose replica speaks no protocol
+	// version it knows (inside a *RemoteError), and by a replica to such a
+	// primary.
+	ErrVersion = errors.New("replica: unsupported protocol version")
+
+	// ErrRunning is returned by PrimaryHost.Run and ReplicaHost.Serve when
+	// they are already running.
+	ErrRunning = errors.New("replica: already running")
+
+	// ErrRemoteInternal is wrapped by a *RemoteError whose code is
+	// CodeInternal: the replica failed for a reason of its own (a full
+	// disk). It is temporary.
+	ErrRemoteInternal = errors.New("replica: replica-side failure")
+)
+
+// StateError reports a refused state transition. It wraps ErrInvalidState.
+type StateError struct {
+	Op   string // the operation refused, or "" for a bare transition
+	From State  // the state the relationship is in
+	To   State  // the state the operation would lead to (StateNone if none)
+}
+
+func (e *StateError) Error() string {
+	msg := "replica: "
+	if e.Op != "" {
+		msg += e.Op + ": "
+	}
+	if e.To == StateNone {
+		return msg + fmt.Sprintf("not allowed in state %s", e.From)
+	}
+	return msg + fmt.Sprintf("transition %s → %s not allowed", e.From, e.To)
+}
+
+// Unwrap returns ErrInvalidState.
+func (e *StateError) Unwrap() error { return ErrInvalidState }
+
+// RemoteError is a refusal received from the peer: its Nack code and
+// message. Unwrap maps the code to the matching sentinel, so
+// errors.Is(err, transport.ErrUnauthorized) holds for a refused primary.
+type RemoteError struct {
+	Code    Code   // why the peer refused
+	Message string // the peer's explanation, for logs
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("replica: peer refused (%s): %s", e.Code, e.Message)
+}
+
+// Unwrap returns the sentinel error of the code.
+func (e *RemoteError) Unwrap() error { return e.Code.sentinel() }
+
+// Temporary reports whether retrying later may succeed (transport.IsTemporary
+// consults it): true for CodeInternal.
+func (e *RemoteError) Temporary() bool { return e.Code == CodeInternal }

@@ -1,0 +1,247 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/transport"
+)
+
+// DefaultMaxConnections bounds the connections a ReplicaHost serves at
+// once when ReplicaConfig.MaxConnections is zero.
+const DefaultMaxConnections = 64
+
+// ReplicaConfig configures a ReplicaHost.
+type ReplicaConfig struct {
+	// Listener is where primaries connect. Required. The host accepts
+	// from it in Serve and does not close it.
+	Listener transport.Listener
+
+	// Store keeps the groups' recovery points. Required. Every group the
+	// Authorizer allows lands in this store (see the package's Status).
+	Store checkpoint.Store
+
+	// Authorizer decides which primary may replicate which group; it is
+	// consulted with the connection's authenticated peer on every request.
+	// Required.
+	Authorizer *transport.Authorizer
+
+	// Clock stamps the host's logs and statuses; nil means RealClock.
+	Clock Clock
+
+	// Logger receives the host's logs; nil discards them.
+	Logger *slog.Logger
+
+	// MaxConnections bounds the connections served at once (0 means
+	// DefaultMaxConnections); a connection beyond it is closed at once.
+	MaxConnections int
+}
+
+// Validate reports a missing or out-of-range field, wrapping
+// ErrInvalidConfig.
+func (c *ReplicaConfig) Validate() error {
+	switch {
+	case c.Listener == nil:
+		return fmt.Errorf("%w: ReplicaConfig.Listener is nil", ErrInvalidConfig)
+	case c.Store == nil:
+		return fmt.Errorf("%w: ReplicaConfig.Store is nil", ErrInvalidConfig)
+	case c.Authorizer == nil:
+		return fmt.Errorf("%w: ReplicaConfig.Authorizer is nil", ErrInvalidConfig)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("%w: ReplicaConfig.MaxConnections %d is negative", ErrInvalidConfig, c.MaxConnections)
+	}
+	return nil
+}
+
+// ReplicaHost is the replica side: it accepts primaries' connections,
+// checks their authorization, creates their groups and applies their
+// deltas to the checkpoint store, acknowledging each delta only after its
+// recovery point is committed.
+type ReplicaHost struct {
+	cfg ReplicaConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+	stop    context.CancelFunc // cancels the running Serve
+	conns   map[transport.Conn]struct{}
+	wg      sync.WaitGroup
+	states  map[string]State // replica-side state of groups that are not Replicating
+}
+
+// NewReplicaHost returns a host for cfg; nothing runs until Serve.
+func NewReplicaHost(cfg ReplicaConfig) (*ReplicaHost, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &ReplicaHost{cfg: cfg, log: log, conns: make(map[transport.Conn]struct{}), states: make(map[string]State)}, nil
+}
+
+// Serve accepts connections until ctx is done or Close is called, serving
+// each on a goroutine of its own. It returns nil after ctx is done or
+// Close, once every connection is closed and its goroutine ended; an
+// Accept error that is not temporary ends it early (connections closed
+// likewise). A second concurrent Serve returns ErrRunning; Serve after
+// Close returns ErrClosed.
+func (h *ReplicaHost) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return ErrClosed
+	case h.serving:
+		h.mu.Unlock()
+		return ErrRunning
+	}
+	h.serving, h.stop = true, cancel
+	h.mu.Unlock()
+
+	err := h.acceptLoop(ctx)
+
+	cancel()
+	h.mu.Lock()
+	for c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	h.mu.Lock()
+	h.serving, h.stop = false, nil
+	h.mu.Unlock()
+	return err
+}
+
+func (h *ReplicaHost) acceptLoop(ctx context.Context) error {
+	for {
+		conn, err := h.cfg.Listener.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if transport.IsTemporary(err) {
+				h.log.Warn("accept failed", "err", err)
+				continue
+			}
+			return fmt.Errorf("replica: accept: %w", err)
+		}
+		h.mu.Lock()
+		if len(h.conns) >= h.cfg.MaxConnections {
+			h.mu.Unlock()
+			h.log.Warn("connection refused: too many", "peer", conn.Peer().Name, "max", h.cfg.MaxConnections)
+			conn.Close()
+			continue
+		}
+		h.conns[conn] = struct{}{}
+		h.wg.Add(1)
+		h.mu.Unlock()
+		go func() {
+			defer h.wg.Done()
+			defer func() {
+				h.mu.Lock()
+				delete(h.conns, conn)
+				h.mu.Unlock()
+				conn.Close()
+			}()
+			s := &session{h: h, conn: conn, peer: conn.Peer(), log: h.log.With("peer", conn.Peer().Name, "remote", conn.RemoteAddr())}
+			if err := s.serve(ctx); err != nil && ctx.Err() == nil {
+				s.log.Info("connection ended", "err", err)
+			}
+		}()
+	}
+}
+
+// Close stops a running Serve, waits for its connections to end, and
+// makes later calls return ErrClosed. It does not close the store or the
+// listener. It is idempotent.
+func (h *ReplicaHost) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	stop := h.stop
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	h.wg.Wait()
+	return nil
+}
+
+// ReplicaGroup describes a group kept on a replica host.
+type ReplicaGroup struct {
+	ID               string               `json:"id"`
+	State            State                `json:"state"`
+	Volumes          []delta.VolumeInfo   `json:"volumes"`
+	BlockSize        int                  `json:"block_size"`
+	Retention        checkpoint.Retention `json:"retention"`
+	Metadata         []byte               `json:"metadata,omitempty"`
+	FailoverSettings []byte               `json:"failover_settings,omitempty"`
+	Points           []checkpoint.Point   `json:"-"`
+}
+
+// Group returns what the host keeps of group id: its state, volumes,
+// metadata, failover settings and recovery points (oldest first). It
+// returns an error wrapping ErrUnknownGroup when the store has no such
+// group.
+func (h *ReplicaHost) Group(ctx context.Context, id string) (ReplicaGroup, error) {
+	if h.isClosed() {
+		return ReplicaGroup{}, ErrClosed
+	}
+	g, err := h.cfg.Store.Group(ctx, id)
+	if err != nil {
+		if errors.Is(err, checkpoint.ErrUnknownGroup) {
+			return ReplicaGroup{}, fmt.Errorf("%w: %q: %w", ErrUnknownGroup, id, err)
+		}
+		return ReplicaGroup{}, err
+	}
+	spec := g.Spec()
+	rg := ReplicaGroup{ID: id, State: h.groupState(id), Volumes: spec.Volumes, BlockSize: spec.BlockSize, Retention: spec.Retention}
+	if rg.Metadata, rg.FailoverSettings, err = decodeGroupRecord(spec.Meta); err != nil {
+		// A group created by other means keeps its raw metadata.
+		rg.Metadata, rg.FailoverSettings = spec.Meta, nil
+	}
+	if rg.Points, err = g.Points(ctx); err != nil {
+		return ReplicaGroup{}, err
+	}
+	return rg, nil
+}
+
+// Groups lists the ids of the groups in the store, sorted.
+func (h *ReplicaHost) Groups(ctx context.Context) ([]string, error) {
+	if h.isClosed() {
+		return nil, ErrClosed
+	}
+	return h.cfg.Store.Groups(ctx)
+}
+
+func (h *ReplicaHost) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// groupState is the replica-side state of an existing group.
+func (h *ReplicaHost) groupState(id string) State {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s, ok := h.states[id]; ok {
+		return s
+	}
+	return Replicating
+}

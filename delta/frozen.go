@@ -112,9 +112,11 @@ func (f *Frozen) Capture() CaptureStats { return f.store.stats() }
 
 // Commit ends the Frozen after the replica acknowledged it: its blocks are
 // clean and its saved copies are freed. A persistent tracker first makes the
-// new dirty state durable; if that fails the Frozen stays outstanding (so
-// Restore still works) and the error is returned. A second Commit or a
-// Commit after Restore returns ErrFrozenDone.
+// new dirty state durable; if that fails the error is returned and the
+// Frozen stays outstanding, so Commit may be retried or Restore merge it
+// back in memory. The state file may by then already hold the set as clean,
+// which is right, as the replica has it. A second Commit or a Commit after
+// Restore returns ErrFrozenDone.
 func (f *Frozen) Commit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err

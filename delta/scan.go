@@ -23,13 +23,14 @@ type ScanResult struct {
 }
 
 // Pages returns which pages of block changed, as an Encoder's Source
-// reports them: nil when every page of the block changed, an empty mask
-// for a block outside Blocks. It may reuse dst's storage.
+// reports them: nil when every page of the block changed, an empty
+// (non-nil) mask for a block outside Blocks or out of range. It may reuse
+// dst's storage.
 func (r *ScanResult) Pages(block int64, dst PageMask) PageMask {
-	pages := r.Geometry.BlockPages(block)
-	if pages == 0 {
-		return dst[:0]
+	if block < 0 || block >= r.Geometry.Blocks() {
+		return PageMask{}
 	}
+	pages := r.Geometry.BlockPages(block)
 	first := block * int64(r.Geometry.PagesPerBlock())
 	words := (pages + 63) / 64
 	if cap(dst) >= words {

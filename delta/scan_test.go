@@ -144,6 +144,11 @@ func TestScanPagesLargeBlocks(t *testing.T) {
 	m = res.Pages(0, m)
 	assert.Equal(t, 0, m.Count(1024), "a block outside Blocks has an empty mask")
 	assert.NotNil(t, m)
+	for _, b := range []int64{-1, 3, 1 << 40} {
+		m := res.Pages(b, nil)
+		assert.NotNil(t, m, "block %d out of range", b)
+		assert.Equal(t, 0, m.Count(1024), "block %d out of range", b)
+	}
 }
 
 func collectPages(m PageMask, pages int) []int {

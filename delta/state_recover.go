@@ -68,7 +68,8 @@ func readStateInner(f StateFile, geoms []Geometry) (*recoveredState, error) {
 	if limit := maxStateBlob(geoms); sb.blobLen > uint64(limit) {
 		return nil, corrupt(int64(sb.blobOff), fmt.Sprintf("dirty-set blob of %d bytes exceeds %d", sb.blobLen, limit))
 	}
-	if sb.blobOff+sb.blobLen > uint64(size) || sb.logOff > uint64(size) {
+	// The log may start past the end of the file: it is empty then.
+	if sb.blobOff+sb.blobLen > uint64(size) {
 		return nil, corrupt(int64(sb.blobOff), "state file truncated before its data")
 	}
 	blob := make([]byte, sb.blobLen)

@@ -2,6 +2,7 @@ package delta
 
 import (
 	"context"
+	"flag"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -11,9 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+var trackerSeedFlag = flag.Uint64("delta.trackerseed", 0, "seed for the randomized tracker tests (0: a new one each run, logged)")
+
 func trackerTestRand(t testing.TB) *rand.Rand {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := *trackerSeedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -delta.trackerseed=%d)", seed, seed)
 	return rand.New(rand.NewPCG(seed, seed^0x5eed))
 }
 
@@ -174,7 +180,9 @@ func checkModel(t *testing.T, geoms []Geometry, model pageModel, blocks func(vol
 		for b := range want.All() {
 			m := pages(vol, b)
 			for p := int64(0); p < int64(g.BlockPages(b)); p++ {
-				require.Equal(t, model[vol][b*ppb+p], m.Has(int(p)), "volume %d block %d page %d", vol, b, p)
+				if model[vol][b*ppb+p] != m.Has(int(p)) {
+					t.Fatalf("volume %d block %d page %d: model %v, tracker %v", vol, b, p, model[vol][b*ppb+p], m.Has(int(p)))
+				}
 			}
 		}
 	}
@@ -213,7 +221,11 @@ func TestTrackerAgainstModel(t *testing.T) {
 		}
 		checkModel(t, geoms, cur,
 			func(vol int) *Set { s, err := tr.Dirty(vol); require.NoError(t, err); return s },
-			func(vol int, b int64) PageMask { m, err := tr.DirtyPages(vol, b, nil); require.NoError(t, err); return m })
+			func(vol int, b int64) PageMask {
+				m, err := tr.DirtyPages(vol, b, nil)
+				require.NoError(t, err)
+				return m
+			})
 
 		f, err := tr.Freeze(ctx)
 		require.NoError(t, err)

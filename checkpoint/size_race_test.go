@@ -1,0 +1,6 @@
+//go:build race
+
+package checkpoint
+
+// applies is smaller under the race detector, which is ten times slower.
+const applies = 10

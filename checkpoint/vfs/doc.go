@@ -65,12 +65,17 @@
 // n-th matching operation with ErrInjected, FailFrom that one and every
 // later one.
 //
+// The hook runs with the MemFS locked, so it sees operations in the order
+// they take effect, and must not call the MemFS itself.
+//
 // MemFS.CrashAt(n, kinds...) crashes the MemFS at the n-th matching
-// operation: that operation and all later ones fail with ErrCrashed. The
-// standard loop runs a workload once on a fresh MemFS to learn Ops, then
-// for every n below it runs the workload again on a fresh MemFS with
-// CrashAt(n), calls Crash, reopens the code under test on the result and
-// checks its invariants.
+// operation counted from the call: that operation and all later ones fail
+// with ErrCrashed. The standard loop runs a workload once on a fresh MemFS
+// to learn how many operations it makes (the difference of Ops before and
+// after it), then for every n below that runs the workload again on a fresh
+// MemFS with CrashAt(n), calls Crash, reopens the code under test on the
+// result and checks its invariants, and repeats with CrashRandom and a few
+// seeds to cover disks that wrote back part of the unsynced data.
 //
 // MemFS.SetCapacity limits the total size of the files: a write or
 // truncate past it fails with an error matching syscall.ENOSPC, changing

@@ -250,3 +250,116 @@ func BenchmarkDecodeBareZstd(b *testing.B) {
 		}
 	}
 }
+
+// pairedRun alternates ours and bare on every iteration, so that a load
+// elsewhere on the machine hits both alike, and reports both throughputs
+// and their ratio.
+func pairedRun(b *testing.B, raw int64, ours, bare func()) {
+	var tOurs, tBare time.Duration
+	n := 0
+	for b.Loop() {
+		first, second := ours, bare
+		pFirst, pSecond := &tOurs, &tBare
+		if n%2 == 1 {
+			first, second, pFirst, pSecond = bare, ours, &tBare, &tOurs
+		}
+		t0 := time.Now()
+		first()
+		t1 := time.Now()
+		second()
+		*pFirst += t1.Sub(t0)
+		*pSecond += time.Since(t1)
+		n++
+	}
+	mb := float64(raw) * float64(n) / 1e6
+	b.ReportMetric(mb/tOurs.Seconds(), "delta-MB/s")
+	b.ReportMetric(mb/tBare.Seconds(), "bare-MB/s")
+	b.ReportMetric(tBare.Seconds()/tOurs.Seconds(), "ratio")
+}
+
+// BenchmarkEncodeVsBare measures the encoder and the bare zstd loop of
+// BenchmarkEncodeBareZstd in one run; ratio is encoder/bare throughput.
+func BenchmarkEncodeVsBare(b *testing.B) {
+	src, h, blocks := benchSource(b)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(benchLevel), zstd.WithEncoderConcurrency(benchBare), zstd.WithEncoderCRC(false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	dsts := make([][]byte, benchBare)
+	pairedRun(b, int64(len(blocks)*benchBlock), func() {
+		e, err := NewEncoder(io.Discard, h, WithLevel(benchLevel))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Encode(context.Background(), src); err != nil {
+			b.Fatal(err)
+		}
+	}, func() {
+		var g errgroup.Group
+		for w := range benchBare {
+			g.Go(func() error {
+				for i := w; i < len(blocks); i += benchBare {
+					dsts[w] = enc.EncodeAll(blocks[i], dsts[w][:0])
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+	})
+}
+
+// BenchmarkDecodeApplyVsBare measures Apply and the bare zstd loop of
+// BenchmarkDecodeBareZstd in one run; ratio is Apply/bare throughput.
+func BenchmarkDecodeApplyVsBare(b *testing.B) {
+	src, h, blocks := benchSource(b)
+	var buf bytes.Buffer
+	e, err := NewEncoder(&buf, h, WithLevel(benchLevel))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.Encode(context.Background(), src); err != nil {
+		b.Fatal(err)
+	}
+	stream := buf.Bytes()
+	target := &sparseTarget{chunks: map[int64][]byte{}}
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(benchLevel), zstd.WithEncoderCRC(false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	frames := make([][]byte, len(blocks))
+	for i, p := range blocks {
+		frames[i] = zenc.EncodeAll(p, nil)
+	}
+	zenc.Close()
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(benchBare))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Close()
+	dsts := make([][]byte, benchBare)
+	for w := range dsts {
+		dsts[w] = make([]byte, 0, benchBlock)
+	}
+	pairedRun(b, int64(len(blocks)*benchBlock), func() {
+		if _, err := Apply(context.Background(), bytes.NewReader(stream), []Target{target}); err != nil {
+			b.Fatal(err)
+		}
+	}, func() {
+		var g errgroup.Group
+		for w := range benchBare {
+			g.Go(func() error {
+				for i := w; i < len(frames); i += benchBare {
+					var err error
+					if dsts[w], err = dec.DecodeAll(frames[i], dsts[w][:0]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	})
+}

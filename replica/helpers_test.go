@@ -79,7 +79,13 @@ type envConfig struct {
 	fsys    vfs.FS
 	root    string
 	primary string // endpoint name of the primary
+	chunk   int
+	retry   time.Duration
 }
+
+func withChunk(n int) envOption { return func(c *envConfig) { c.chunk = n } }
+
+func withRetryInterval(d time.Duration) envOption { return func(c *envConfig) { c.retry = d } }
 
 func withAuth(entries ...transport.AuthEntry) envOption {
 	return func(c *envConfig) { c.entries = entries }
@@ -118,10 +124,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	served := make(chan error, 1)
 	go func() { served <- e.replica.Serve(ctx) }()
 	e.primary, err = replica.NewPrimaryHost(replica.PrimaryConfig{
-		Transport: net.Endpoint(cfg.primary),
-		Clock:     e.clk,
-		Rand:      &countingReader{},
-		OnCycle:   func(ev replica.CycleEvent) { e.events <- ev },
+		Transport:     net.Endpoint(cfg.primary),
+		Clock:         e.clk,
+		Rand:          &countingReader{},
+		ChunkSize:     cfg.chunk,
+		RetryInterval: cfg.retry,
+		OnCycle:       func(ev replica.CycleEvent) { e.events <- ev },
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -208,8 +208,14 @@ func (s *session) applyDelta(ctx context.Context, m deltaStartMsg) (ackMsg, erro
 // codeOf maps an apply error to its Nack code.
 func codeOf(err error) Code {
 	switch {
-	case errors.Is(err, checkpoint.ErrUnknownGroup):
+	case errors.Is(err, transport.ErrUnauthorized):
+		return CodeUnauthorized
+	case errors.Is(err, ErrVersion):
+		return CodeVersion
+	case errors.Is(err, checkpoint.ErrUnknownGroup), errors.Is(err, ErrUnknownGroup):
 		return CodeUnknownGroup
+	case errors.Is(err, ErrGroupExists), errors.Is(err, checkpoint.ErrGroupExists):
+		return CodeGroupExists
 	case errors.Is(err, checkpoint.ErrBaseMismatch), errors.Is(err, delta.ErrMismatch):
 		return CodeBaseMismatch
 	case errors.Is(err, checkpoint.ErrVolumeMismatch):

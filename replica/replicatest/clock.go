@@ -149,14 +149,16 @@ func (c *Clock) Deadlines() []time.Time {
 	return ds
 }
 
-// BlockUntil waits until at least n timers are armed, or ctx is done (its
-// error is returned).
+// BlockUntil waits until exactly n timers are armed, or ctx is done (its
+// error is returned). A test calls it after moving the time to know that
+// the code it drives has reacted and armed its next timers (or, with n =
+// 0, stopped them).
 func (c *Clock) BlockUntil(ctx context.Context, n int) error {
 	for {
 		c.mu.Lock()
 		armed, changed := len(c.timers), c.changed
 		c.mu.Unlock()
-		if armed >= n {
+		if armed == n {
 			return nil
 		}
 		select {

@@ -1,0 +1,168 @@
+package replica
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func sampleMessages() []message {
+	p1 := delta.PointID{1, 2, 3}
+	p2 := delta.PointID{9, 8, 7}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 123, time.UTC)
+	return []message{
+		helloMsg{Version: ProtocolVersion, Group: "vm-1", Point: p1},
+		statusQueryMsg{Group: "g"},
+		statusMsg{Version: 1, Group: "vm.2", Exists: true, State: Replicating, Latest: p2, Time: at, Points: 7},
+		statusMsg{Version: 1, Group: "absent"},
+		createGroupMsg{
+			Group: "vm1", BlockSize: 65536,
+			Volumes:   []delta.VolumeInfo{{ID: "disk 0", Size: 1 << 30}, {ID: "d1", Size: 0}},
+			Retention: checkpoint.Retention{Additional: 24, Spacing: time.Hour, KeepApp: true},
+			Meta:      []byte("<vm/>"), Failover: []byte("ip=10.0.0.2"),
+		},
+		deltaStartMsg{Group: "vm1", Base: p1, New: p2},
+		deltaStartMsg{Group: "vm1", New: p2},
+		ackMsg{Group: "vm1", Point: p2, Hash: delta.Hash{5}, Time: at, Replayed: true},
+		ackMsg{Group: "vm1"},
+		nackMsg{Code: CodeUnauthorized, Message: "no"},
+		nackMsg{Code: CodeInternal},
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	for _, m := range sampleMessages() {
+		t.Run(m.kind().String(), func(t *testing.T) {
+			require.NoError(t, checkMessage(m))
+			b := appendMessage(nil, m)
+			got, err := decodeMessage(b)
+			require.NoError(t, err)
+			assert.Equal(t, m, got)
+			// Every strict prefix is refused, and so is a trailing byte.
+			for n := range len(b) {
+				_, err := decodeMessage(b[:n])
+				assert.ErrorIs(t, err, ErrProtocol, "prefix of %d bytes", n)
+			}
+			_, err = decodeMessage(append(b, 0))
+			assert.ErrorIs(t, err, ErrProtocol)
+		})
+	}
+}
+
+func TestDecodeRefusesHostileFields(t *testing.T) {
+	valid := appendMessage(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
+	cases := []struct {
+		name  string
+		frame []byte
+	}{
+		{"empty", nil},
+		{"unknown type", []byte{0x7f}},
+		{"group id with slash", appendMessage(nil, statusQueryMsg{Group: "../x"})},
+		{"empty group id", []byte{byte(msgStatusQuery), 0}},
+		{"bool 2", func() []byte {
+			b := appendMessage(nil, ackMsg{Group: "g"})
+			b[len(b)-1] = 2
+			return b
+		}()},
+		{"volume count past the frame", func() []byte {
+			b := append([]byte(nil), valid[:1+2+4]...)
+			return append(b, 0x01, 0x00) // 256 volumes announced, none present
+		}()},
+		{"zero volumes", func() []byte {
+			b := append([]byte(nil), valid[:1+2+4]...)
+			return append(b, 0, 0)
+		}()},
+		{"metadata longer than its limit", func() []byte {
+			b := appendMessage(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
+			// Meta length sits before the failover blob32 (4 bytes of zero).
+			off := len(b) - 8
+			b[off], b[off+1], b[off+2], b[off+3] = 0xff, 0xff, 0xff, 0xff
+			return b
+		}()},
+		{"nack code 0", []byte{byte(msgNack), 0, 0, 0}},
+		{"nack text too long", []byte{byte(msgNack), byte(CodeInternal), 0xff, 0xff}},
+		{"delta with zero new point", appendMessage(nil, deltaStartMsg{Group: "g"})},
+		{"status with unknown state", func() []byte {
+			b := appendMessage(nil, statusMsg{Group: "g"})
+			b[1+2+2+1] = 200
+			return b
+		}()},
+		{"oversized frame", make([]byte, MaxMessageSize+1)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := decodeMessage(c.frame)
+			assert.ErrorIs(t, err, ErrProtocol)
+		})
+	}
+}
+
+func TestRemoteErrorMapsCodes(t *testing.T) {
+	cases := map[Code]error{
+		CodeProtocol:       ErrProtocol,
+		CodeVersion:        ErrVersion,
+		CodeUnauthorized:   transport.ErrUnauthorized,
+		CodeUnknownGroup:   ErrUnknownGroup,
+		CodeGroupExists:    ErrGroupExists,
+		CodeBaseMismatch:   checkpoint.ErrBaseMismatch,
+		CodeVolumeMismatch: checkpoint.ErrVolumeMismatch,
+		CodeCorrupt:        delta.ErrCorrupt,
+		CodeLimit:          delta.ErrLimit,
+		CodeInternal:       ErrRemoteInternal,
+	}
+	require.Len(t, cases, int(codeCount)-1)
+	for code, want := range cases {
+		err := error(&RemoteError{Code: code, Message: "x"})
+		assert.ErrorIs(t, err, want, code.String())
+		assert.Equal(t, code == CodeInternal, transport.IsTemporary(err), code.String())
+		assert.Equal(t, code, codeOf(want), "codeOf(%v)", want)
+	}
+	var re *RemoteError
+	assert.True(t, errors.As(error(&RemoteError{Code: CodeCorrupt}), &re))
+}
+
+func TestGroupRecordRoundTrip(t *testing.T) {
+	b := encodeGroupRecord([]byte("meta"), []byte("fo"))
+	m, f, err := decodeGroupRecord(b)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("meta"), m)
+	assert.Equal(t, []byte("fo"), f)
+	for n := range len(b) {
+		_, _, err := decodeGroupRecord(b[:n])
+		assert.ErrorIs(t, err, ErrProtocol)
+	}
+}
+
+// FuzzMessage checks that the decoder never panics, never accepts a frame
+// it would not write back identically, and refuses what it refuses with
+// ErrProtocol.
+func FuzzMessage(f *testing.F) {
+	for _, m := range sampleMessages() {
+		f.Add(appendMessage(nil, m))
+	}
+	f.Add([]byte{byte(msgCreateGroup), 1, 'g', 0, 0, 16, 0, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		m, err := decodeMessage(frame)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("error %v does not wrap ErrProtocol", err)
+			}
+			return
+		}
+		if nack, ok := m.(nackMsg); !ok || len(nack.Message) <= MaxNackMessage {
+			if err := checkMessage(m); err != nil {
+				t.Fatalf("decoded %+v fails checkMessage: %v", m, err)
+			}
+		}
+		again := appendMessage(nil, m)
+		if string(again) != string(frame) {
+			t.Fatalf("round trip changed the frame:\n in %x\nout %x", frame, again)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -258,6 +259,20 @@ func TestCrashSemantics(t *testing.T) {
 				require.NoError(t, f.Close())
 			},
 			want: map[string]string{"f": "ab\x00\x00Z"},
+		},
+		{
+			name: "shrink then regrow pages away synced reads zeros",
+			run: func(t *testing.T, m *MemFS) {
+				durablePut(t, m, ".", "f", big)
+				f, err := m.OpenFile("f", os.O_RDWR, 0)
+				require.NoError(t, err)
+				require.NoError(t, f.Truncate(1))
+				_, err = f.WriteAt([]byte("Z"), 3*pageSize)
+				require.NoError(t, err)
+				require.NoError(t, f.Sync())
+				require.NoError(t, f.Close())
+			},
+			want: map[string]string{"f": "A" + strings.Repeat("\x00", 3*pageSize-1) + "Z"},
 		},
 		{
 			name: "create with O_TRUNC without sync keeps old content",
@@ -522,5 +537,63 @@ func TestCrashRandom(t *testing.T) {
 	durablePut(t, clean, ".", "f", "abc")
 	for seed := range uint64(20) {
 		assert.Equal(t, map[string]string{"f": "abc"}, strs(clean.Clone().CrashRandom(seed).Snapshot()), fmt.Sprint(seed))
+	}
+}
+
+// syncEverything syncs every file and directory the volatile tree names.
+func syncEverything(t *testing.T, m *MemFS) {
+	t.Helper()
+	for name, v := range tree(t, m, ".") {
+		if v == "<dir>" {
+			require.NoError(t, m.SyncDir(name))
+			continue
+		}
+		f, err := m.Open(name)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		require.NoError(t, f.Close())
+	}
+	require.NoError(t, m.SyncDir("."))
+}
+
+// TestCrashAfterFullSyncKeepsEverything drives MemFS with random operations
+// (writes across page boundaries, truncates, renames, removes) and checks,
+// every few steps, that once every file and directory is synced a crash
+// keeps the whole volatile tree, and that a crash without that sync keeps
+// every file with one of the contents it had when synced.
+func TestCrashAfterFullSyncKeepsEverything(t *testing.T) {
+	for _, seed := range []uint64{11, 12, 13} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Logf("seed %d", seed)
+			rng := rand.New(rand.NewPCG(seed, 1))
+			m := NewMem()
+			e := &confEnv{fs: m, root: "", files: map[string]File{}}
+			syncedContents := map[string]bool{"": true}
+			for step := range 600 {
+				desc, _, err := randomStep(rng, e)
+				if label, ok := strings.CutSuffix(desc, " sync"); ok && err == nil {
+					if f := e.files[label].(*memFile); !f.n.dir {
+						syncedContents[string(f.n.data)] = true
+					}
+				}
+				if step%50 != 49 {
+					continue
+				}
+				for name, content := range strs(m.Clone().Crash().Snapshot()) {
+					assert.True(t, syncedContents[content], "step %d: %s holds content never synced", step, name)
+				}
+				synced := m.Clone()
+				syncEverything(t, synced)
+				want := tree(t, synced, ".")
+				require.Equal(t, tree(t, m, "."), want, "step %d: syncing changed the volatile tree", step)
+				assert.Equal(t, want, tree(t, synced.Crash(), "."), "step %d", step)
+				for s := range uint64(3) {
+					assert.Equal(t, want, tree(t, synced.Clone().CrashRandom(s), "."), "step %d seed %d", step, s)
+				}
+			}
+			for _, f := range e.files {
+				f.Close()
+			}
+		})
 	}
 }

@@ -14,11 +14,11 @@ import (
 // against the OS filesystem and MemFS and requires the same result from
 // every step, then the same tree.
 func TestConformanceRandom(t *testing.T) {
-	steps := 1500
+	steps := 1000
 	if testing.Short() {
 		steps = 300
 	}
-	for _, seed := range []uint64{1, 2, 3, 4, 5, 6} {
+	for _, seed := range []uint64{1, 2, 3, 4} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Logf("seed %d", seed)
 			osEnv := &confEnv{fs: OS(), root: t.TempDir(), files: map[string]File{}}
@@ -66,7 +66,7 @@ func randomStep(rng *rand.Rand, e *confEnv) (string, string, error) {
 	other := randNames[rng.IntN(len(randNames))]
 	label := randLabels[rng.IntN(len(randLabels))]
 	flag := randFlags[rng.IntN(len(randFlags))]
-	off := rng.Int64N(pageSize + 50)
+	off := rng.Int64N(3*pageSize + 50)
 	size := rng.IntN(40)
 	op := rng.IntN(20)
 	data := make([]byte, size)

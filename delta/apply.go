@@ -2,7 +2,6 @@ package delta
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -61,11 +60,7 @@ func Apply(ctx context.Context, r io.Reader, targets []Target, opts ...ApplyOpti
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sr, err := st.reader()
-	if err != nil {
-		return nil, err
-	}
-	if err := replay(sr, h, targets); err != nil {
+	if err := replay(st, h, targets); err != nil {
 		return nil, err
 	}
 	return h, st.close()
@@ -173,35 +168,9 @@ func verifyInto(ctx context.Context, d *Decoder, st *stage, workers int) error {
 }
 
 // replay writes staged records to the targets.
-func replay(r io.Reader, h *Header, targets []Target) error {
-	var hdr [stageEntryLen]byte
-	var maskBuf [MaxPagesPerBlock / 64]uint64
-	var mb [8]byte
-	buf := make([]byte, h.BlockSize)
+func replay(st *stage, h *Header, targets []Target) error {
 	var cp []byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("delta: apply: read stage: %w", err)
-		}
-		var e stageEntry
-		e.get(hdr[:])
-		var mask PageMask
-		if e.maskWords > 0 {
-			mask = maskBuf[:e.maskWords]
-			for i := range mask {
-				if _, err := io.ReadFull(r, mb[:]); err != nil {
-					return fmt.Errorf("delta: apply: read stage: %w", err)
-				}
-				mask[i] = binary.LittleEndian.Uint64(mb[:])
-			}
-		}
-		data := buf[:e.dataLen]
-		if _, err := io.ReadFull(r, data); err != nil {
-			return fmt.Errorf("delta: apply: read stage: %w", err)
-		}
+	return st.each(func(e *stageEntry, mask PageMask, data []byte) error {
 		g := h.Geometry(e.vol)
 		t := targets[e.vol]
 		var err error
@@ -223,7 +192,8 @@ func replay(r io.Reader, h *Header, targets []Target) error {
 		if err != nil {
 			return fmt.Errorf("delta: apply: volume %d block %d: %w", e.vol, e.block, err)
 		}
-	}
+		return nil
+	})
 }
 
 // pageRuns calls f for each run of consecutive pages of mask in a block of

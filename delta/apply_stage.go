@@ -2,15 +2,17 @@ package delta
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // stage holds verified records between Apply's check and write passes:
-// the first bytes in memory, the rest in a temporary file.
+// the first ones in memory, the rest in a temporary file. An entry is never
+// split between chunks, so the write pass reads memory entries in place.
 type stage struct {
 	dir    string
 	limit  int64 // bytes kept in memory
@@ -21,6 +23,10 @@ type stage struct {
 }
 
 const stageChunk = 1 << 20
+
+// stageChunks recycles memory chunks between Apply calls: fresh memory is
+// slow to touch the first time.
+var stageChunks = sync.Pool{New: func() any { return new([stageChunk]byte) }}
 
 // stageEntry is the fixed front of one staged record.
 type stageEntry struct {
@@ -70,26 +76,36 @@ func (s *stage) add(e *stageEntry, mask PageMask, data []byte) error {
 		binary.LittleEndian.PutUint64(hdr[n:], w)
 		n += 8
 	}
-	if err := s.write(hdr[:n]); err != nil {
-		return err
-	}
-	return s.write(data)
-}
-
-func (s *stage) write(p []byte) error {
-	for len(p) > 0 && s.mem < s.limit {
-		if len(s.chunks) == 0 || len(s.chunks[len(s.chunks)-1]) == stageChunk {
-			s.chunks = append(s.chunks, make([]byte, 0, stageChunk))
-		}
-		c := &s.chunks[len(s.chunks)-1]
-		n := min(len(p), stageChunk-len(*c), int(s.limit-s.mem))
-		*c = append(*c, p[:n]...)
-		s.mem += int64(n)
-		p = p[n:]
-	}
-	if len(p) == 0 {
+	size := n + len(data)
+	if s.file == nil && s.mem+int64(size) <= s.limit {
+		c := s.room(size)
+		*c = append(*c, hdr[:n]...)
+		*c = append(*c, data...)
+		s.mem += int64(size)
 		return nil
 	}
+	if err := s.spill(hdr[:n]); err != nil {
+		return err
+	}
+	return s.spill(data)
+}
+
+// room returns a chunk with size bytes free.
+func (s *stage) room(size int) *[]byte {
+	if k := len(s.chunks); k > 0 && cap(s.chunks[k-1])-len(s.chunks[k-1]) >= size {
+		return &s.chunks[k-1]
+	}
+	var c []byte
+	if size <= stageChunk {
+		c = stageChunks.Get().(*[stageChunk]byte)[:0]
+	} else {
+		c = make([]byte, 0, size)
+	}
+	s.chunks = append(s.chunks, c)
+	return &s.chunks[len(s.chunks)-1]
+}
+
+func (s *stage) spill(p []byte) error {
 	if s.file == nil {
 		dir := s.dir
 		if dir == "" {
@@ -107,26 +123,76 @@ func (s *stage) write(p []byte) error {
 	return nil
 }
 
-// reader returns the staged bytes from the start.
-func (s *stage) reader() (io.Reader, error) {
-	rs := make([]io.Reader, 0, len(s.chunks)+1)
+// each calls f for every staged entry in order. The mask and data are
+// valid only during the call.
+func (s *stage) each(f func(e *stageEntry, mask PageMask, data []byte) error) error {
+	var maskBuf [MaxPagesPerBlock / 64]uint64
+	var e stageEntry
+	parseMask := func(b []byte) PageMask {
+		if e.maskWords == 0 {
+			return nil
+		}
+		m := PageMask(maskBuf[:e.maskWords])
+		for i := range m {
+			m[i] = binary.LittleEndian.Uint64(b[8*i:])
+		}
+		return m
+	}
 	for _, c := range s.chunks {
-		rs = append(rs, bytes.NewReader(c))
-	}
-	if s.file != nil {
-		if err := s.fw.Flush(); err != nil {
-			return nil, fmt.Errorf("delta: apply: staging file: %w", err)
+		for len(c) > 0 {
+			e.get(c)
+			n := stageEntryLen + 8*e.maskWords
+			if err := f(&e, parseMask(c[stageEntryLen:n]), c[n:n+e.dataLen]); err != nil {
+				return err
+			}
+			c = c[n+e.dataLen:]
 		}
-		if _, err := s.file.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("delta: apply: staging file: %w", err)
-		}
-		rs = append(rs, bufio.NewReaderSize(s.file, 256<<10))
 	}
-	return io.MultiReader(rs...), nil
+	if s.file == nil {
+		return nil
+	}
+	if err := s.fw.Flush(); err != nil {
+		return fmt.Errorf("delta: apply: staging file: %w", err)
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("delta: apply: staging file: %w", err)
+	}
+	r := bufio.NewReaderSize(s.file, 256<<10)
+	var hdr [stageEntryLen + 8*MaxPagesPerBlock/64]byte
+	var data []byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:stageEntryLen]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("delta: apply: read stage: %w", err)
+		}
+		e.get(hdr[:])
+		n := stageEntryLen + 8*e.maskWords
+		if cap(data) < e.dataLen {
+			data = make([]byte, e.dataLen)
+		}
+		data = data[:e.dataLen]
+		if _, err := io.ReadFull(r, hdr[stageEntryLen:n]); err != nil {
+			return fmt.Errorf("delta: apply: read stage: %w", err)
+		}
+		if _, err := io.ReadFull(r, data); err != nil {
+			return fmt.Errorf("delta: apply: read stage: %w", err)
+		}
+		if err := f(&e, parseMask(hdr[stageEntryLen:n]), data); err != nil {
+			return err
+		}
+	}
 }
 
-// close removes the staging file, if any.
+// close returns the memory chunks and removes the staging file, if any.
 func (s *stage) close() error {
+	for _, c := range s.chunks {
+		if cap(c) == stageChunk {
+			stageChunks.Put((*[stageChunk]byte)(c[:stageChunk]))
+		}
+	}
+	s.chunks = nil
 	if s.file == nil {
 		return nil
 	}

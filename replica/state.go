@@ -118,7 +118,7 @@ func (r Role) String() string {
 // here, not in their own code.
 var transitions = map[Role]map[State][]State{
 	RolePrimary: {
-		StateNone:                    {InitialReplicationPending},
+		StateNone:                    {InitialReplicationPending, Replicating, ResynchronizationRequired}, // Enable; Reattach
 		InitialReplicationPending:    {InitialReplicationInProgress, Suspended},
 		InitialReplicationInProgress: {Replicating, InitialReplicationPending, ResynchronizationRequired},
 		Replicating:                  {Suspended, ResynchronizationRequired, PreparedForFailover},

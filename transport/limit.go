@@ -213,10 +213,9 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	return waitLimiters(ctx, n, l, nil)
 }
 
-// reserve takes up to n tokens at now, at most the burst. It returns the
-// reservation (nil when unlimited), how many bytes it covers, and the
-// channel that is closed if the limits change. ok is false when the burst
-// shrank below max since the caller read it.
+// reserve takes n tokens at now. It returns the reservation (nil when
+// unlimited) and the channel that is closed if the limits change; ok is
+// false when n is over the burst (it shrank since the caller read it).
 func (l *Limiter) reserve(now time.Time, n int) (r *rate.Reservation, wake <-chan struct{}, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -31,8 +31,9 @@ var past = time.Unix(1, 0)
 
 // conn is one framed connection over TLS or plain TCP.
 type conn struct {
-	nc            net.Conn // the TLS (or plain) connection frames travel on
-	raw           net.Conn // the TCP connection underneath: deadlines and close
+	nc            net.Conn      // the TLS (or plain) connection frames travel on
+	raw           net.Conn      // the TCP connection underneath: deadlines and close
+	sock          *bufferedConn // between TLS and raw; nil on insecure links
 	br            *bufio.Reader
 	bw            *bufio.Writer
 	limit         int
@@ -83,7 +84,15 @@ func (c *conn) Send(ctx context.Context, msg []byte) error {
 	return nil
 }
 
-func (c *conn) writeFrame(msg []byte) error {
+func (c *conn) writeFrame(msg []byte) (err error) {
+	if c.sock != nil {
+		c.sock.cork()
+		defer func() {
+			if uerr := c.sock.uncork(); err == nil {
+				err = uerr
+			}
+		}()
+	}
 	n := binary.PutUvarint(c.hdr[:], uint64(len(msg)))
 	if _, err := c.bw.Write(c.hdr[:n]); err != nil {
 		return err

@@ -101,9 +101,11 @@ func (l *listener) handshake(raw net.Conn) {
 	defer stop()
 
 	nc := raw
+	var sock *bufferedConn
 	var peer transport.Identity
 	if l.tls != nil {
-		tc := tls.Server(raw, l.tls)
+		sock = newBufferedConn(raw)
+		tc := tls.Server(sock, l.tls)
 		if err := tc.Handshake(); err != nil {
 			log.Info("tcp: refused peer", "remote", remote, "err", err)
 			_ = raw.Close()
@@ -113,6 +115,7 @@ func (l *listener) handshake(raw net.Conn) {
 		nc = tc
 	}
 	c := newConn(nc, raw, cfg.FrameLimit, cfg.IdleTimeout)
+	c.sock = sock
 	b, err := c.readFrame(nil, helloLimit)
 	if err == nil {
 		var name string

@@ -83,6 +83,7 @@ func (t *Transport) DialName(ctx context.Context, addr, serverName string) (tran
 
 func (t *Transport) clientHandshake(raw net.Conn, addr, serverName string) (*conn, error) {
 	nc := raw
+	var sock *bufferedConn
 	var peer transport.Identity
 	if !t.cfg.Insecure {
 		if serverName == "" {
@@ -92,7 +93,8 @@ func (t *Transport) clientHandshake(raw net.Conn, addr, serverName string) (*con
 			}
 			serverName = host
 		}
-		tc := tls.Client(raw, t.clientTLS(serverName))
+		sock = newBufferedConn(raw)
+		tc := tls.Client(sock, t.clientTLS(serverName))
 		if err := tc.Handshake(); err != nil {
 			return nil, classifyHandshake(err)
 		}
@@ -100,6 +102,7 @@ func (t *Transport) clientHandshake(raw net.Conn, addr, serverName string) (*con
 		nc = tc
 	}
 	c := newConn(nc, raw, t.cfg.FrameLimit, t.cfg.IdleTimeout)
+	c.sock = sock
 	if err := c.writeFrame(helloFrame(t.cfg.Name)); err != nil {
 		return nil, classifyHandshake(err)
 	}

@@ -150,6 +150,18 @@ func TestWriterCloseAndAbort(t *testing.T) {
 	_, err = media.Verify(t.Context(), dir)
 	require.NoError(t, err)
 
+	// Until Close, the directory is an unfinished stream, as after a crash.
+	dir = t.TempDir()
+	w, err = media.NewWriter(dir, media.WithPartSize(testPartSize))
+	require.NoError(t, err)
+	_, err = w.Write(make([]byte, 2*testPartSize+5))
+	require.NoError(t, err)
+	_, err = media.Open(dir)
+	assert.ErrorIs(t, err, media.ErrIncomplete)
+	_, err = media.NewWriter(dir)
+	assert.ErrorIs(t, err, media.ErrExists, "a second writer may not start over the first")
+	require.NoError(t, w.Abort())
+
 	// Abort removes what the writer made; the directory takes a new stream.
 	dir = t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "keep.txt"), nil, 0o644))

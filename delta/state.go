@@ -110,7 +110,10 @@ func parseSuperblock(b []byte) (superblock, error) {
 	if sb.nvol == 0 || sb.nvol > maxStateVolumes {
 		return superblock{}, fmt.Errorf("bad volume count %d", sb.nvol)
 	}
-	if sb.blobOff < stateDataStart || sb.logOff < sb.blobOff || sb.logOff-sb.blobOff < sb.blobLen || sb.logOff > MaxVolumeSize {
+	// The log starts at the first aligned offset after the blob; checking
+	// that exactly keeps a forged offset from sending later writes far away.
+	if sb.blobOff < stateDataStart || sb.blobOff > MaxVolumeSize || sb.blobLen > MaxVolumeSize ||
+		sb.logOff != uint64(alignState(int64(sb.blobOff+sb.blobLen))) {
 		return superblock{}, fmt.Errorf("bad data region")
 	}
 	return sb, nil

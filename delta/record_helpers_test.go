@@ -262,3 +262,7 @@ func fillRandom(rng *rand.Rand, p []byte) {
 		p[i] = byte(rng.Uint32())
 	}
 }
+
+type ioReaderAt = io.ReaderAt
+
+var errUnexpectedEOF = io.ErrUnexpectedEOF

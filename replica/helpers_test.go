@@ -81,6 +81,11 @@ type envConfig struct {
 	primary string // endpoint name of the primary
 	chunk   int
 	retry   time.Duration
+	wrap    func(checkpoint.Store) checkpoint.Store
+}
+
+func withStoreWrapper(f func(checkpoint.Store) checkpoint.Store) envOption {
+	return func(c *envConfig) { c.wrap = f }
 }
 
 func withChunk(n int) envOption { return func(c *envConfig) { c.chunk = n } }
@@ -119,7 +124,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	require.NoError(t, err)
 	l, err := net.Endpoint("replica").Listen(ctx, "replica:1")
 	require.NoError(t, err)
-	e.replica, err = replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: e.store, Authorizer: e.auth, Clock: e.clk})
+	var store checkpoint.Store = e.store
+	if cfg.wrap != nil {
+		store = cfg.wrap(store)
+	}
+	e.replica, err = replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: store, Authorizer: e.auth, Clock: e.clk})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- e.replica.Serve(ctx) }()

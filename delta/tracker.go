@@ -146,13 +146,12 @@ func (t *Tracker) checkRange(vol int, off, n int64) error {
 // it once more; a mark that lands in neither cannot happen, because Freeze
 // stores the new generation before it reads the old one.
 func (t *Tracker) Mark(vol int, off, n int64) error {
-	if err := t.checkRange(vol, off, n); err != nil {
-		return err
+	// One comparison chain for the common case; checkRange words the error
+	// (and accepts an empty range).
+	if uint(vol) >= uint(len(t.geoms)) || off < 0 || n <= 0 || off > t.geoms[vol].Size-n {
+		return t.checkRange(vol, off, n)
 	}
-	if n == 0 {
-		return nil
-	}
-	p0, p1 := off/PageSize, (off+n-1)/PageSize+1
+	p0, p1 := off>>pageShift, (off+n-1)>>pageShift+1
 	for {
 		s := t.state.Load()
 		if s.err != nil {
@@ -167,12 +166,19 @@ func (t *Tracker) Mark(vol int, off, n int64) error {
 				continue
 			}
 		}
-		s.gen.pages[vol].setRange(p0, p1)
+		if bm := s.gen.pages[vol]; p1-p0 == 1 {
+			bm.orWord(p0>>6, 1<<(uint(p0)&63))
+		} else {
+			bm.setRange(p0, p1)
+		}
 		if t.state.Load() == s {
 			return nil
 		}
 	}
 }
+
+// pageShift is log2(PageSize).
+const pageShift = 12
 
 // BeginWrite prepares a write of bytes [off, off+n) of volume vol by the
 // host's own write path: it enters the write gate, saves the old content of

@@ -33,12 +33,10 @@ func newBitmap(nbits int64) *bitmap {
 	}
 }
 
-// chunk returns chunk ci, allocating it if needed. Two goroutines racing on
-// the first touch both allocate; the loser's chunk is garbage.
-func (b *bitmap) chunk(ci int64) *bitmapChunk {
-	if c := b.chunks[ci].Load(); c != nil {
-		return c
-	}
+// allocChunk installs chunk ci if it is still missing and returns the
+// installed one. Two goroutines racing on the first touch both allocate;
+// the loser's chunk is garbage.
+func (b *bitmap) allocChunk(ci int64) *bitmapChunk {
 	c := new(bitmapChunk)
 	if b.chunks[ci].CompareAndSwap(nil, c) {
 		return c
@@ -49,7 +47,12 @@ func (b *bitmap) chunk(ci int64) *bitmapChunk {
 // orWord sets the bits of mask in word wi. The load first keeps an already
 // dirty word's cache line shared between cores instead of bouncing it.
 func (b *bitmap) orWord(wi int64, mask uint64) {
-	w := &b.chunk(wi >> bitmapChunkShift)[wi&(bitmapChunkWords-1)]
+	ci := wi >> bitmapChunkShift
+	c := b.chunks[ci].Load()
+	if c == nil {
+		c = b.allocChunk(ci)
+	}
+	w := &c[wi&(bitmapChunkWords-1)]
 	if w.Load()&mask != mask {
 		w.Or(mask)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -100,6 +101,7 @@ func benchConn(b *testing.B, dialer, listener transport.Transport, addr string) 
 	buf := make([]byte, benchFrame)
 	b.SetBytes(benchTotal)
 	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
 	for b.Loop() {
 		var g errgroup.Group
 		g.Go(func() error {
@@ -154,6 +156,7 @@ func benchPlain(b *testing.B) {
 	buf := make([]byte, benchFrame)
 	b.SetBytes(benchTotal)
 	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
 	for b.Loop() {
 		var g errgroup.Group
 		g.Go(func() error {
@@ -179,3 +182,11 @@ func benchPlain(b *testing.B) {
 type sink struct{}
 
 func (sink) Write(p []byte) (int, error) { return len(p), nil }
+
+// reportCPU reports the process CPU time per operation since start (both
+// ends of the transfer, user and system).
+func reportCPU(b *testing.B, start time.Duration) {
+	if used := processCPU() - start; used > 0 {
+		b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+}

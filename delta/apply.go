@@ -158,13 +158,32 @@ func verifyInto(ctx context.Context, d *Decoder, st *stage, workers int) error {
 			return nil
 		}
 		e := stageEntry{kind: r.kind, vol: r.vol, block: r.block, count: r.count, fromVol: r.fromVol, fromBlock: r.fromBlock}
-		var data []byte
-		if r.kind == RecordData {
-			data = s.data
+		if r.kind != RecordData {
+			_, err := st.add(&e, r.mask, nil, nil)
+			return err
 		}
-		return st.add(&e, r.mask, data)
+		// The stage keeps the buffer holding the data; the slot gets
+		// another one when it next needs it.
+		zstd := r.h.flags&flagZstd != 0
+		owned := r.payload
+		if zstd {
+			owned = s.out
+		}
+		took, err := st.add(&e, r.mask, s.data, owned)
+		switch {
+		case took && zstd:
+			s.out = nil
+		case took:
+			r.payload = nil
+		}
+		return err
 	}
-	return runOrdered(ctx, workers, slots, fill, work, drain)
+	err := runOrdered(ctx, workers, slots, fill, work, drain)
+	for _, s := range slots {
+		putBuf(s.out)
+		putBuf(s.raw.payload)
+	}
+	return err
 }
 
 // replay writes staged records to the targets.

@@ -11,22 +11,44 @@ import (
 )
 
 // stage holds verified records between Apply's check and write passes:
-// the first ones in memory, the rest in a temporary file. An entry is never
-// split between chunks, so the write pass reads memory entries in place.
+// the first ones in memory, the rest in a temporary file. In memory it
+// keeps the very buffers the records were read and decompressed into, so a
+// record's bytes are not copied on the way from the stream to the target.
 type stage struct {
-	dir    string
-	limit  int64 // bytes kept in memory
-	chunks [][]byte
-	mem    int64
-	file   *os.File
-	fw     *bufio.Writer
+	dir     string
+	limit   int64 // bytes kept in memory
+	mem     int64
+	entries []memEntry
+	masks   []uint64 // the masks of entries, back to back
+	file    *os.File
+	fw      *bufio.Writer
 }
 
-const stageChunk = 1 << 20
+// memEntry is a record staged in memory.
+type memEntry struct {
+	e     stageEntry
+	mask  int    // offset of its mask words in stage.masks
+	data  []byte // inside owned
+	owned []byte // a buffer from getBuf, recycled by close
+}
 
-// stageChunks recycles memory chunks between Apply calls: fresh memory is
+// applyBufs recycles record buffers between Apply calls: fresh memory is
 // slow to touch the first time.
-var stageChunks = sync.Pool{New: func() any { return new([stageChunk]byte) }}
+var applyBufs sync.Pool
+
+// getBuf returns an empty buffer of capacity at least n.
+func getBuf(n int) []byte {
+	if p, ok := applyBufs.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 {
+		applyBufs.Put(&b)
+	}
+}
 
 // stageEntry is the fixed front of one staged record.
 type stageEntry struct {
@@ -66,43 +88,29 @@ func (e *stageEntry) get(b []byte) {
 	e.maskWords = int(binary.LittleEndian.Uint16(b[34:]))
 }
 
-// add stages one record.
-func (s *stage) add(e *stageEntry, mask PageMask, data []byte) error {
-	var hdr [stageEntryLen + 8*MaxPagesPerBlock/64]byte
+// add stages one record whose data, if any, lies in owned, a buffer from
+// getBuf. It reports whether the stage took owned; if not, the caller
+// keeps it and the record went to the file.
+func (s *stage) add(e *stageEntry, mask PageMask, data, owned []byte) (bool, error) {
 	e.maskWords, e.dataLen = len(mask), len(data)
+	size := int64(stageEntryLen + 8*len(mask) + cap(owned))
+	if s.file == nil && s.mem+size <= s.limit {
+		s.entries = append(s.entries, memEntry{e: *e, mask: len(s.masks), data: data, owned: owned})
+		s.masks = append(s.masks, mask...)
+		s.mem += size
+		return owned != nil, nil
+	}
+	var hdr [stageEntryLen + 8*MaxPagesPerBlock/64]byte
 	e.put(hdr[:])
 	n := stageEntryLen
 	for _, w := range mask {
 		binary.LittleEndian.PutUint64(hdr[n:], w)
 		n += 8
 	}
-	size := n + len(data)
-	if s.file == nil && s.mem+int64(size) <= s.limit {
-		c := s.room(size)
-		*c = append(*c, hdr[:n]...)
-		*c = append(*c, data...)
-		s.mem += int64(size)
-		return nil
-	}
 	if err := s.spill(hdr[:n]); err != nil {
-		return err
+		return false, err
 	}
-	return s.spill(data)
-}
-
-// room returns a chunk with size bytes free.
-func (s *stage) room(size int) *[]byte {
-	if k := len(s.chunks); k > 0 && cap(s.chunks[k-1])-len(s.chunks[k-1]) >= size {
-		return &s.chunks[k-1]
-	}
-	var c []byte
-	if size <= stageChunk {
-		c = stageChunks.Get().(*[stageChunk]byte)[:0]
-	} else {
-		c = make([]byte, 0, size)
-	}
-	s.chunks = append(s.chunks, c)
-	return &s.chunks[len(s.chunks)-1]
+	return false, s.spill(data)
 }
 
 func (s *stage) spill(p []byte) error {
@@ -138,14 +146,14 @@ func (s *stage) each(f func(e *stageEntry, mask PageMask, data []byte) error) er
 		}
 		return m
 	}
-	for _, c := range s.chunks {
-		for len(c) > 0 {
-			e.get(c)
-			n := stageEntryLen + 8*e.maskWords
-			if err := f(&e, parseMask(c[stageEntryLen:n]), c[n:n+e.dataLen]); err != nil {
-				return err
-			}
-			c = c[n+e.dataLen:]
+	for i := range s.entries {
+		me := &s.entries[i]
+		var m PageMask
+		if me.e.maskWords > 0 {
+			m = s.masks[me.mask : me.mask+me.e.maskWords]
+		}
+		if err := f(&me.e, m, me.data); err != nil {
+			return err
 		}
 	}
 	if s.file == nil {
@@ -187,12 +195,10 @@ func (s *stage) each(f func(e *stageEntry, mask PageMask, data []byte) error) er
 
 // close returns the memory chunks and removes the staging file, if any.
 func (s *stage) close() error {
-	for _, c := range s.chunks {
-		if cap(c) == stageChunk {
-			stageChunks.Put((*[stageChunk]byte)(c[:stageChunk]))
-		}
+	for _, me := range s.entries {
+		putBuf(me.owned)
 	}
-	s.chunks = nil
+	s.entries, s.masks = nil, nil
 	if s.file == nil {
 		return nil
 	}

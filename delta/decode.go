@@ -176,7 +176,7 @@ func (d *Decoder) readRaw(r *rawRecord) error {
 	if cap(r.payload) < n {
 		// n is within MaxRecordPayload and, for a known kind, within the
 		// block size the header allowed.
-		r.payload = make([]byte, n, max(n, d.h.BlockSize+MaxPagesPerBlock/8))
+		r.payload = getBuf(max(n, d.h.BlockSize+MaxPagesPerBlock/8))[:n]
 	}
 	if err := d.sr.full(r.payload[:n], true, "record payload"); err != nil {
 		return err

@@ -182,7 +182,7 @@ func (r *rawRecord) decodeData(zd *zstd.Decoder, out []byte, blockSize int) ([]b
 		return r.body, out, nil
 	}
 	if cap(out) < r.want {
-		out = make([]byte, 0, max(r.want, blockSize))
+		out = getBuf(max(r.want, blockSize))
 	}
 	// The frame must declare its size, so a bomb is refused before it
 	// runs; the capacity limit stops a frame that lies about it.

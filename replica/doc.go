@@ -1,0 +1,110 @@
+// Package replica orchestrates block-volume replication between hosts: a
+// PrimaryHost tracks the writes to a group of volumes and ships them, cycle
+// after cycle, to a ReplicaHost that keeps them as recovery points.
+//
+// It is the layer that knows roles. The packages below it do the work:
+// delta tracks dirty blocks and encodes the changed blocks as a verified
+// stream, checkpoint keeps recovery points on the replica, transport moves
+// framed messages between authenticated hosts.
+//
+// # Setting up the two hosts
+//
+// The replica host listens on a transport, keeps its groups in a
+// checkpoint.Store, and lets in only the primaries its
+// transport.Authorizer names:
+//
+//	store, _ := checkpoint.Open(vfs.OS(), "/var/lib/blockrep")
+//	auth, _ := transport.NewAuthorizer([]transport.AuthEntry{{Peer: "hv1.example", Group: "*", Storage: "."}})
+//	l, _ := tlsTransport.Listen(ctx, ":7300")
+//	rh, _ := replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: store, Authorizer: auth})
+//	go rh.Serve(ctx)
+//
+// The primary host dials replicas with its transport:
+//
+//	ph, _ := replica.NewPrimaryHost(replica.PrimaryConfig{Transport: tlsTransport})
+//	go ph.Run(ctx) // cycles at each relationship's frequency
+//
+// # Enable, then write through the relationship
+//
+// Enable describes the group — its volumes, metadata blob, failover
+// settings, replica address, frequency, retention, app-consistency, block
+// size — and asks the replica to create it. From then on the host writes
+// through Relationship.Volume(i), which tracks every write and preserves
+// the content a cycle in flight still has to read:
+//
+//	rel, err := ph.Enable(ctx, replica.GroupConfig{
+//		ID:        "vm-42",
+//		Volumes:   []replica.VolumeConfig{{Name: "system", Volume: disk, Size: size}},
+//		Replica:   "replica.example:7300",
+//		Frequency: replica.Frequency5m,
+//		Retention: checkpoint.Retention{Additional: 24}, // hourly points for a day
+//	})
+//	disk := rel.Volume(0) // the VM writes here
+//
+// # Initial replication and cycles
+//
+// The relationship starts InitialReplicationPending. Run sends the first
+// full copy (every non-zero block, as of one instant) as soon as it runs,
+// or at GroupConfig.Initial.At; Relationship.InitialReplication sends it
+// at once. Then Run runs a cycle every Frequency:
+//
+//  1. freeze every volume of the group at one instant (the quiesce hook
+//     runs around it when an app-consistent point is due);
+//  2. encode the frozen blocks — copy-before-write keeps their content as
+//     of the freeze while the host goes on writing;
+//  3. send the delta; the replica verifies it whole, applies it
+//     crash-safely, commits the recovery point and acknowledges;
+//  4. on the acknowledgement the frozen blocks are clean; on any failure
+//     they are merged back, so the next cycle sends them.
+//
+// Relationship.Cycle runs one cycle now. A failed cycle is retried after
+// 1, 2, 4 and 8 minutes, then every PrimaryConfig.RetryInterval.
+//
+// # States, health and statistics
+//
+// A relationship's State has the names Hyper-V Replica users know
+// (InitialReplicationPending, Replicating, Suspended,
+// ResynchronizationRequired, …); the legal moves are one table, and an
+// operation the state does not allow returns a *StateError wrapping
+// ErrInvalidState. Health is Warning when more than 20% of the cycles of
+// the monitoring window were missed or replication is suspended, and
+// Critical after an hour without a successful cycle, when resynchronization
+// is required, or after an error that retrying will not cure (an
+// unauthorized primary). Stats reports pending bytes, delta sizes,
+// latencies, errors, successful and missed cycles; ResetStats starts a new
+// monitoring window.
+//
+// # Time
+//
+// Everything that waits or stamps uses the Clock in the configuration.
+// Tests pass replicatest.Clock and move time by hand: cycles, back-off and
+// health are then exact and nothing sleeps.
+//
+// # Protocol
+//
+// One connection per relationship carries small versioned messages (see
+// ProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
+// delta stream, Ack and Nack. Every request names its group and is
+// authorized again with the connection's authenticated peer; a refusal
+// comes back as a *RemoteError whose Code maps to the matching sentinel
+// (errors.Is(err, transport.ErrUnauthorized)).
+//
+// # Status
+//
+// Built: enable (network initial replication, now or scheduled, with
+// progress), cycles with app-consistent points, schedule with missed-cycle
+// counting and back-off, suspend, resume, remove, reattach after a restart
+// with persistent tracking, states, health and statistics, the replica host
+// with per-request authorization and replay-safe apply.
+//
+// Not built yet, from the design's operations: planned failover, unplanned
+// failover (choose a point, complete, cancel), test failover, reverse
+// replication, resynchronization (the state is reported; the comparison and
+// transfer are not), extended replication to a further hop, split-brain
+// detection between two primaries, initial replication by offline media or
+// from a seed copy, changing the metadata or retention of an enabled
+// group, persistence of the primary's relationship list (a host re-creates
+// its relationships with Reattach), and per-location stores on the replica
+// (every authorized group goes to ReplicaConfig.Store, whatever the
+// authorization entry's Storage says).
+package replica

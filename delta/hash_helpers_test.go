@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"hash/fnv"
@@ -39,12 +40,21 @@ func hashTestVolume(rng *rand.Rand, size int64) []byte {
 				p[i] = "replica semantics for block volumes "[i%36]
 			}
 		default:
-			for i := range p {
-				p[i] = byte(rng.Uint32())
-			}
+			hashFillRandom(rng, p)
 		}
 	}
 	return b
+}
+
+// hashFillRandom fills p with random bytes, eight a call.
+func hashFillRandom(rng *rand.Rand, p []byte) {
+	for len(p) >= 8 {
+		binary.LittleEndian.PutUint64(p, rng.Uint64())
+		p = p[8:]
+	}
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
 }
 
 // hashMemVolume is an io.ReaderAt over a byte slice that can fail.

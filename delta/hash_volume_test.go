@@ -100,9 +100,7 @@ func TestUpdateHashes(t *testing.T) {
 			b := rng.Int64N(g.Blocks())
 			changed.Add(b)
 			off, n := g.BlockBounds(b)
-			for i := off; i < off+int64(n); i++ {
-				data[i] = byte(rng.Uint32())
-			}
+			hashFillRandom(rng, data[off:off+int64(n)])
 		}
 		vol := newHashMemVolume(data)
 		require.NoError(t, UpdateHashes(ctx, list, vol, changed, WithHashChunk(MinHashChunk)))

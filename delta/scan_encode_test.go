@@ -62,9 +62,7 @@ func TestScanSourceEncodeApply(t *testing.T) {
 			for range 1 + rng.IntN(20) {
 				off := rng.Int64N(int64(len(data)))
 				n := min(1+rng.Int64N(20000), int64(len(data))-off)
-				for i := off; i < off+n; i++ {
-					data[i] = byte(rng.Uint32())
-				}
+				hashFillRandom(rng, data[off:off+n])
 			}
 			if cycle == 1 {
 				clear(data[65536 : 3*65536]) // a trim

@@ -177,9 +177,7 @@ func TestScanRandomized(t *testing.T) {
 				}
 				off := rng.Int64N(size)
 				n := min(1+rng.Int64N(3*PageSize), size-off)
-				for i := off; i < off+n; i++ {
-					cur[i] = byte(rng.Uint32())
-				}
+				hashFillRandom(rng, cur[off:off+n])
 			}
 			res := scanOrFail(t, cur, g, prev, opts...)
 			pages, blocks := scanTruth(g, old, cur)

@@ -131,12 +131,12 @@ var errBadLength = errors.New("malformed frame length")
 // readFrame reads one frame of at most limit bytes, into buf's storage
 // when it fits.
 func (c *conn) readFrame(buf []byte, limit int) ([]byte, error) {
-	n, err := binary.ReadUvarint(c.br)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err) {
-			return nil, err
-		}
+	n, err := readLength(c.br)
+	if errors.Is(err, errBadLength) {
 		return nil, fmt.Errorf("%w: %w", errBadLength, transport.ErrFrameTooLarge)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if n > uint64(limit) {
 		return nil, fmt.Errorf("peer announced %d bytes, over the limit of %d: %w", n, limit, transport.ErrFrameTooLarge)
@@ -165,17 +165,36 @@ func (c *conn) readFrame(buf []byte, limit int) ([]byte, error) {
 	return buf, nil
 }
 
+// readLength reads a frame's length prefix: a uvarint of at most ten
+// bytes that fits in 64 bits, else errBadLength. An end of stream before
+// the first byte is io.EOF, after it io.ErrUnexpectedEOF.
+func readLength(br *bufio.Reader) (uint64, error) {
+	var x uint64
+	for i := range binary.MaxVarintLen64 {
+		b, err := br.ReadByte()
+		if err != nil {
+			if i > 0 {
+				return 0, midFrame(err)
+			}
+			return 0, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, errBadLength // more than 64 bits
+			}
+			return x | uint64(b)<<(7*i), nil
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, errBadLength
+}
+
 // midFrame turns an end of stream inside a frame into io.ErrUnexpectedEOF.
 func midFrame(err error) error {
 	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-func isNetErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }
 
 // fail classifies an I/O error, closing the connection unless the peer

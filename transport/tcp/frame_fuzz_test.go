@@ -92,3 +92,31 @@ func FuzzHandshakeFrames(f *testing.F) {
 		}
 	})
 }
+
+// readLength must agree with encoding/binary on every input it accepts and
+// refuse exactly the inputs binary refuses for overflow.
+func FuzzReadLength(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{0x80, 0x01})
+	f.Add(binary.AppendUvarint(nil, ^uint64(0)))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02})
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := readLength(bufio.NewReader(bytes.NewReader(data)))
+		want, werr := binary.ReadUvarint(bytes.NewReader(data))
+		switch {
+		case werr == nil:
+			if err != nil || got != want {
+				t.Fatalf("readLength = %d, %v; binary says %d", got, err, want)
+			}
+		case errors.Is(werr, io.EOF) || errors.Is(werr, io.ErrUnexpectedEOF):
+			if !errors.Is(err, werr) {
+				t.Fatalf("readLength error %v; binary says %v", err, werr)
+			}
+		default:
+			if !errors.Is(err, errBadLength) {
+				t.Fatalf("readLength error %v; binary says %v", err, werr)
+			}
+		}
+	})
+}

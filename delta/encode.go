@@ -51,7 +51,7 @@ func NewEncoder(w io.Writer, h Header, opts ...EncoderOption) (*Encoder, error) 
 	h.Time = h.Time.UTC()
 	h.Volumes = append([]VolumeInfo(nil), h.Volumes...)
 	h.Meta = append([]byte(nil), h.Meta...)
-	if int64(2*h.BlockSize) > cfg.memory {
+	if encoderSlotBytes(h.BlockSize, cfg.compress) > cfg.memory {
 		return nil, fmt.Errorf("%w: encoder memory %d holds no %d-byte block with its compressed copy", ErrLimit, cfg.memory, h.BlockSize)
 	}
 	return &Encoder{w: w, h: h, cfg: cfg}, nil
@@ -121,7 +121,8 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 		return st, err
 	}
 
-	slotBytes := int64(2*bs + bs/PageSize)
+	zcap := zstdCap(bs, e.cfg.compress)
+	slotBytes := encoderSlotBytes(bs, e.cfg.compress)
 	nslots := e.cfg.memory / slotBytes
 	nslots = min(nslots, int64(4*e.cfg.concurrency), max(nblocks, 1))
 	workers := int(min(int64(e.cfg.concurrency), nslots))
@@ -219,6 +220,9 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 		}
 		body := data
 		if encs[wk] != nil {
+			if cap(s.z) < zcap {
+				s.z = make([]byte, 0, zcap)
+			}
 			s.z = encs[wk].EncodeAll(data, s.z[:0])
 			if len(s.z) < len(data) {
 				s.comp = true
@@ -296,6 +300,21 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 	}
 	st.StreamBytes = sw.n
 	return st, nil
+}
+
+// zstdCap is the capacity of a slot's zstd buffer: the worst case of
+// EncodeAll for a block (a little more than the block), so it never grows.
+func zstdCap(bs int, compress bool) int {
+	if !compress {
+		return 0
+	}
+	return bs + bs/128 + 64
+}
+
+// encoderSlotBytes is the memory of one block in flight: the block, its
+// zstd frame and its mask in wire form.
+func encoderSlotBytes(bs int, compress bool) int64 {
+	return int64(bs + zstdCap(bs, compress) + bs/PageSize/8 + 8)
 }
 
 // streamWriter writes the stream through a buffer, hashing every byte.

@@ -91,7 +91,7 @@ func TestRoundTripRandom(t *testing.T) {
 		var opts []EncoderOption
 		opts = append(opts, WithConcurrency(1+rng.IntN(4)), WithCompression(rng.IntN(4) != 0), WithDedup(rng.IntN(4) != 0))
 		if rng.IntN(2) == 0 {
-			opts = append(opts, WithEncoderMemory(int64(2*h.BlockSize+h.BlockSize/PageSize)*int64(1+rng.IntN(5))))
+			opts = append(opts, WithEncoderMemory(encoderSlotBytes(h.BlockSize, true)*int64(1+rng.IntN(5))))
 		}
 		var last int64
 		var total int64

@@ -31,8 +31,9 @@ const (
 type HashOption func(*hashOptions) error
 
 type hashOptions struct {
-	workers int
-	chunk   int
+	workers  int
+	chunk    int
+	progress func(done, total int64)
 }
 
 // WithHashWorkers sets how many goroutines read and hash in parallel,
@@ -57,6 +58,17 @@ func WithHashChunk(n int) HashOption {
 			return fmt.Errorf("%w: hash chunk %d is not a multiple of %d up to %d", ErrHashOption, n, MinHashChunk, MaxHashChunk)
 		}
 		o.chunk = n
+		return nil
+	}
+}
+
+// WithHashProgress has f called after each chunk with the bytes read and
+// hashed so far and the bytes the call will read in all. Calls come from
+// the workers one at a time, with done increasing, the last with done ==
+// total; f must return quickly. A nil f is allowed and means none.
+func WithHashProgress(f func(done, total int64)) HashOption {
+	return func(o *hashOptions) error {
+		o.progress = f
 		return nil
 	}
 }

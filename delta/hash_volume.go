@@ -27,7 +27,7 @@ func HashVolume(ctx context.Context, r io.ReaderAt, g Geometry, opts ...HashOpti
 	}
 	per := int64(max(o.chunk/g.BlockSize, 1)) // blocks a read
 	var next int64
-	err = hashWork(ctx, r, o.workers, max(o.chunk, g.BlockSize),
+	err = hashWork(ctx, r, o, max(o.chunk, g.BlockSize), g.Size,
 		func() (int64, int, bool) {
 			if next >= list.Len() {
 				return 0, 0, false
@@ -66,9 +66,14 @@ func UpdateHashes(ctx context.Context, list *HashList, r io.ReaderAt, blocks *Se
 	g := list.g
 	per := int64(max(o.chunk/g.BlockSize, 1))
 	var cursor int64
+	total := blocks.Count() * int64(g.BlockSize)
+	if last := g.Blocks() - 1; blocks.Contains(last) {
+		_, n := g.BlockBounds(last)
+		total -= int64(g.BlockSize - n)
+	}
 	// Even a failed update may have written some of the hashes.
 	defer list.touched(blocks)
-	return hashWork(ctx, r, o.workers, max(o.chunk, g.BlockSize),
+	return hashWork(ctx, r, o, max(o.chunk, g.BlockSize), total,
 		func() (int64, int, bool) {
 			first := hashNextMember(blocks, cursor)
 			if first < 0 {
@@ -119,22 +124,34 @@ func hashNextMember(s *Set, i int64) int64 {
 	return -1
 }
 
-// hashWork runs up to workers goroutines that each take the next byte
+// hashWork runs up to o.workers goroutines that each take the next byte
 // range from next (called under a lock), read it from r into a buffer of
 // bufSize bytes kept for the worker's life, and pass it to the worker's
-// own function made by newWorker (so it may keep per-worker state). It
-// returns the first error, after every worker has stopped.
-func hashWork(ctx context.Context, r io.ReaderAt, workers, bufSize int,
+// own function made by newWorker (so it may keep per-worker state). The
+// ranges add up to total bytes, which o.progress learns. It returns the
+// first error, after every worker has stopped.
+func hashWork(ctx context.Context, r io.ReaderAt, o hashOptions, bufSize int, total int64,
 	next func() (off int64, n int, ok bool), newWorker func() func(off int64, data []byte) error) error {
 	eg, ctx := errgroup.WithContext(ctx)
-	eg.SetLimit(workers)
+	eg.SetLimit(o.workers)
 	var mu sync.Mutex
 	take := func() (int64, int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		return next()
 	}
-	for range workers {
+	var pmu sync.Mutex
+	var done int64
+	report := func(n int) {
+		if o.progress == nil {
+			return
+		}
+		pmu.Lock()
+		defer pmu.Unlock()
+		done += int64(n)
+		o.progress(done, total)
+	}
+	for range o.workers {
 		eg.Go(func() error {
 			var buf []byte
 			fn := newWorker()
@@ -155,6 +172,7 @@ func hashWork(ctx context.Context, r io.ReaderAt, workers, bufSize int,
 				if err := fn(off, buf[:n]); err != nil {
 					return err
 				}
+				report(n)
 			}
 		})
 	}

@@ -136,3 +136,46 @@ func TestUpdateHashesErrors(t *testing.T) {
 	require.NoError(t, UpdateHashes(context.Background(), list, newHashMemVolume(data), NewSet(16)))
 	assert.True(t, list.Get(0).IsZero(), "an empty set rehashes nothing")
 }
+
+func TestHashProgress(t *testing.T) {
+	rng := hashTestRand(t)
+	g, err := NewGeometry(5<<20+4000, 65536)
+	require.NoError(t, err)
+	data := hashTestVolume(rng, g.Size)
+	ctx := context.Background()
+
+	type call struct{ done, total int64 }
+	record := func(calls *[]call) HashOption {
+		return WithHashProgress(func(done, total int64) { *calls = append(*calls, call{done, total}) })
+	}
+	check := func(t *testing.T, calls []call, total int64, n int) {
+		t.Helper()
+		require.Len(t, calls, n)
+		var last int64
+		for _, c := range calls {
+			assert.Greater(t, c.done, last)
+			assert.Equal(t, total, c.total)
+			last = c.done
+		}
+		assert.Equal(t, total, last, "the last call reports everything done")
+	}
+
+	var calls []call
+	list, err := HashVolume(ctx, newHashMemVolume(data), g, record(&calls), WithHashWorkers(3))
+	require.NoError(t, err)
+	check(t, calls, g.Size, 6) // five 1 MiB chunks and a short one
+
+	calls = nil
+	_, err = Scan(ctx, newHashMemVolume(data), g, nil, record(&calls), WithHashChunk(MinHashChunk))
+	require.NoError(t, err)
+	check(t, calls, g.Size, 21)
+
+	calls = nil
+	last := g.Blocks() - 1
+	_, lastLen := g.BlockBounds(last)
+	require.NoError(t, UpdateHashes(ctx, list, newHashMemVolume(data), hashSetOf(g.Blocks(), 0, 1, 40, last), record(&calls)))
+	check(t, calls, 3*65536+int64(lastLen), 3) // runs {0,1}, {40}, {last}
+
+	_, err = HashVolume(ctx, newHashMemVolume(data), g, WithHashProgress(nil))
+	assert.NoError(t, err)
+}

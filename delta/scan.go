@@ -92,7 +92,7 @@ func Scan(ctx context.Context, r io.ReaderAt, g Geometry, prev *PageHashes, opts
 	next := &PageHashes{g: g, hashes: make([]PageHash, pages)}
 	changed := NewSet(pages)
 	var cursor int64
-	err = hashWork(ctx, r, o.workers, o.chunk,
+	err = hashWork(ctx, r, o, o.chunk, g.Size,
 		func() (int64, int, bool) {
 			if cursor >= g.Size {
 				return 0, 0, false

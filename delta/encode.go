@@ -86,7 +86,9 @@ type blockAddr struct {
 
 // Encode writes the header, the records of every block src.Blocks names,
 // and the trailer. src's geometries must match the header. An Encoder
-// encodes once; a second call returns an error wrapping ErrClosed.
+// encodes once; a second call returns an error wrapping ErrClosed. After an
+// error (src's, w's, ctx's) what was written lacks its trailer, so every
+// reader refuses it; the caller discards it.
 func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 	var st EncodeStats
 	if e.used {

@@ -71,10 +71,11 @@ func (f *Frozen) Blocks(vol int) *Set {
 }
 
 // Pages returns which pages of a frozen block were written: nil when all
-// of them. It may reuse dst's storage.
+// of them, an empty mask for a block outside the set. It may reuse dst's
+// storage.
 func (f *Frozen) Pages(vol int, block int64, dst PageMask) PageMask {
 	if vol < 0 || vol >= len(f.sets) || block < 0 || block >= f.t.geoms[vol].Blocks() {
-		return dst[:0]
+		return PageMask{} // no page; nil would mean the whole block
 	}
 	return f.gen.pageMask(f.t.geoms[vol], f.t.vols[vol], vol, block, dst)
 }

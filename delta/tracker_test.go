@@ -416,7 +416,7 @@ func TestMarkConcurrentWithFreeze(t *testing.T) {
 	require.NoError(t, err)
 	defer tr.Close()
 	const workers = 8
-	perWorker := 2000 * trackerScale
+	perWorker := 20000 * trackerScale
 	marked := make([][]map[int64]bool, workers)
 	seeds := make([]uint64, workers)
 	for i := range seeds {

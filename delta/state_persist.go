@@ -229,6 +229,9 @@ func CreateTrackerFile(f StateFile, geoms []Geometry, opts ...TrackerOption) (*T
 // after a clean Close; after a crash, that of the last checkpoint plus every
 // block of every extent logged since (a superset of what was written).
 //
+// Page masks are not persisted (the state stays small, one bit a block), so
+// the blocks of a reopened tracker are dirty whole.
+//
 // When the file is missing, corrupt, or was written for other geometries,
 // the error wraps ErrTrackingLost (and the cause) and no Tracker is
 // returned: which blocks changed is unknown. The caller then creates a

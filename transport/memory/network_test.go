@@ -367,3 +367,23 @@ func TestActionString(t *testing.T) {
 		assert.Equal(t, want, a.String())
 	}
 }
+
+func TestCloseUnblocksBlockedSend(t *testing.T) {
+	n := newNetwork(t, 1, memory.WithWindow(8))
+	ctx := t.Context()
+	for _, closer := range []string{"local", "peer"} {
+		t.Run(closer, func(t *testing.T) {
+			dialed, accepted := connect(t, n, "a", "b")
+			require.NoError(t, dialed.Send(ctx, make([]byte, 8))) // fills the window
+			errc := make(chan error, 1)
+			go func() { errc <- dialed.Send(ctx, make([]byte, 8)) }()
+			if closer == "local" {
+				require.NoError(t, dialed.Close())
+				require.ErrorIs(t, <-errc, transport.ErrClosed)
+				return
+			}
+			require.NoError(t, accepted.Close())
+			require.ErrorIs(t, <-errc, transport.ErrConnectionLost)
+		})
+	}
+}

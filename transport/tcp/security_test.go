@@ -494,3 +494,37 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// A listener that answers the hello with nonsense, or with a huge length,
+// fails the dial with ErrProtocol (the reply length is checked against a
+// small hello limit before anything is read into memory).
+func TestHostileListener(t *testing.T) {
+	for name, reply := range map[string][]byte{
+		"huge length":   binary.AppendUvarint(nil, 1<<62),
+		"wrong magic":   append([]byte{6}, "HTTP/1"...),
+		"unknown state": append([]byte{5}, "BRT1\x07"...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				var hello [64]byte
+				_, _ = c.Read(hello[:])
+				_, _ = c.Write(reply)
+				_, _ = io.Copy(io.Discard, c) // until the dialer hangs up
+			}()
+			_, err = newTransport(t, tcp.Config{Insecure: true, Name: "primary"}).Dial(t.Context(), ln.Addr().String())
+			require.ErrorIs(t, err, tcp.ErrProtocol)
+			assert.False(t, transport.IsTemporary(err))
+			<-served
+		})
+	}
+}

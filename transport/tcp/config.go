@@ -50,8 +50,10 @@ type Config struct {
 	ServerName string
 
 	// DenyFingerprints (hex SHA-256 of a certificate's DER, any case) and
-	// DenySerials revoke certificates: a peer whose leaf matches is refused
-	// on both sides of the handshake.
+	// DenySerials revoke certificates: a peer presenting a matching
+	// certificate (leaf or any certificate of its chain) is refused on both
+	// sides of the handshake. Serials are compared whatever their issuer,
+	// so with several CAs prefer fingerprints.
 	DenyFingerprints []string
 	DenySerials      []*big.Int
 
@@ -70,7 +72,9 @@ type Config struct {
 
 	// IdleTimeout bounds how long one Send or Recv may wait for the peer:
 	// a silent peer is dropped with ErrConnectionLost (default
-	// DefaultIdleTimeout; negative means no bound).
+	// DefaultIdleTimeout; negative means no bound). A connection kept open
+	// between replication cycles must either exchange a frame more often
+	// or use a longer (or no) bound and rely on contexts and keep-alives.
 	IdleTimeout time.Duration
 
 	// KeepAlive is the TCP keep-alive period (default DefaultKeepAlive;

@@ -110,7 +110,11 @@ func (f *Frozen) readBlock(vol int, b, off int64, p []byte) error {
 		if err := readFullAt(r, p, off); err != nil {
 			return fmt.Errorf("delta: capture of volume %d block %d: %w", vol, b, err)
 		}
-		f.setCapState(vol, b, capRead)
+		// A repeatable capture leaves the block pending, so the next write
+		// still saves it and a later read finds it.
+		if !f.t.opts.repeatable {
+			f.setCapState(vol, b, capRead)
+		}
 		return nil
 	}
 	// Read before and not overwritten yet: read again, then check that no

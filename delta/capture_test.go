@@ -29,18 +29,20 @@ func TestCaptureUnderWrites(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		memory int64
+		repeat bool
 	}{
-		{"in memory", DefaultCaptureMemory},
-		{"spilling", 3 * 64 << 10},
-		{"all spilled", 0},
+		{"in memory", DefaultCaptureMemory, false},
+		{"spilling", 3 * 64 << 10, false},
+		{"all spilled", 0, false},
+		{"repeatable", 5 * 64 << 10, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testCaptureUnderWrites(t, tc.memory)
+			testCaptureUnderWrites(t, tc.memory, tc.repeat)
 		})
 	}
 }
 
-func testCaptureUnderWrites(t *testing.T, memory int64) {
+func testCaptureUnderWrites(t *testing.T, memory int64, repeat bool) {
 	rng := trackerTestRand(t)
 	size := int64(1<<20) * trackerScale
 	geoms := []Geometry{mustGeometry(t, size, 0), mustGeometry(t, size+5000, 16<<10)}
@@ -50,7 +52,7 @@ func testCaptureUnderWrites(t *testing.T, memory int64) {
 		snap  [][]byte
 	)
 	spill := t.TempDir()
-	tr, err := NewTracker(geoms, WithCaptureMemory(memory), WithSpillDir(spill),
+	tr, err := NewTracker(geoms, WithCaptureMemory(memory), WithSpillDir(spill), WithRepeatableCapture(repeat),
 		WithQuiesce(func(ctx context.Context) (func(), error) {
 			pause.Lock()
 			snap = make([][]byte, len(vols))
@@ -125,15 +127,21 @@ func testCaptureUnderWrites(t *testing.T, memory int64) {
 			})
 		}
 		read := 0
-		for vol, g := range geoms {
-			for b := range f.Blocks(vol).All() {
-				off, n := g.BlockBounds(b)
-				p := make([]byte, n)
-				require.NoError(t, f.ReadBlock(vol, b, p))
-				if string(p) != string(snap[vol][off:off+int64(n)]) {
-					t.Fatalf("cycle %d volume %d block %d differs from the image at the freeze", cycle, vol, b)
+		passes := 1
+		if repeat {
+			passes = 2
+		}
+		for pass := range passes {
+			for vol, g := range geoms {
+				for b := range f.Blocks(vol).All() {
+					off, n := g.BlockBounds(b)
+					p := make([]byte, n)
+					require.NoError(t, f.ReadBlock(vol, b, p))
+					if string(p) != string(snap[vol][off:off+int64(n)]) {
+						t.Fatalf("cycle %d pass %d volume %d block %d differs from the image at the freeze", cycle, pass, vol, b)
+					}
+					read++
 				}
-				read++
 			}
 		}
 		stopWriters()
@@ -276,4 +284,32 @@ func TestHostWritePath(t *testing.T) {
 	require.NoError(t, f.Commit(context.Background()))
 	d, _ := tr.Dirty(0)
 	assert.Equal(t, []int64{0}, members(d))
+}
+
+// TestRepeatableCapture: with WithRepeatableCapture a block read before a
+// write reads the same after it, as often as asked.
+func TestRepeatableCapture(t *testing.T) {
+	g := mustGeometry(t, 1<<20, 0)
+	tr, err := NewTracker([]Geometry{g}, WithRepeatableCapture(true))
+	require.NoError(t, err)
+	defer tr.Close()
+	v := newMemVolume(g.Size)
+	tv, err := tr.Volume(0, v)
+	require.NoError(t, err)
+	_, err = tv.WriteAt([]byte("as of the freeze"), 0)
+	require.NoError(t, err)
+	f, err := tr.Freeze(context.Background())
+	require.NoError(t, err)
+	want := v.snapshot()[:g.BlockSize]
+	p := make([]byte, g.BlockSize)
+	require.NoError(t, f.ReadBlock(0, 0, p))
+	assert.Equal(t, want, p)
+	_, err = tv.WriteAt([]byte("after"), 0)
+	require.NoError(t, err)
+	for range 2 {
+		require.NoError(t, f.ReadBlock(0, 0, p))
+		assert.Equal(t, want, p)
+	}
+	assert.Equal(t, int64(1), f.Capture().SavedBlocks)
+	require.NoError(t, f.Commit(context.Background()))
 }

@@ -146,7 +146,8 @@ func (f *Frozen) Restore() error { return f.t.Restore(f) }
 // must be the block's length. The content comes from the copy-before-write
 // store when a write saved it, else from the live volume, after which later
 // writes to the block skip saving it: a block is read once per capture, and
-// a second read of a block overwritten since returns ErrCaptureExpired.
+// a second read of a block overwritten since returns ErrCaptureExpired
+// (unless WithRepeatableCapture is set, which keeps every read repeatable).
 // A block outside Blocks(vol) returns ErrNotFrozen. Safe from several
 // goroutines.
 func (f *Frozen) ReadBlock(vol int, block int64, p []byte) error {

@@ -33,6 +33,7 @@ type trackerOptions struct {
 	spillDir     string
 	extentBlocks int
 	now          func() time.Time
+	repeatable   bool
 }
 
 func defaultTrackerOptions() trackerOptions {
@@ -100,6 +101,19 @@ func WithFreezeClock(now func() time.Time) TrackerOption {
 			return fmt.Errorf("delta: WithFreezeClock: nil clock")
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithRepeatableCapture makes every read of a frozen block repeatable until
+// the Frozen ends, so a cycle may encode the same Frozen again (a resend
+// after a cut connection). The price: copy-before-write saves every frozen
+// block the host writes during the Frozen's life, where by default a block
+// already read by the capture is not saved and a second read of it after a
+// write returns ErrCaptureExpired. Default false.
+func WithRepeatableCapture(on bool) TrackerOption {
+	return func(o *trackerOptions) error {
+		o.repeatable = on
 		return nil
 	}
 }

@@ -350,6 +350,20 @@ func TestSilentPeers(t *testing.T) {
 		}
 	})
 
+	t.Run("peer that stops reading", func(t *testing.T) {
+		l := listen(t, p.config(p.replica))
+		dialed, _ := transporttest.Dial(t, newTransport(t, shortIdle(p.config(p.primary))), l)
+		msg := make([]byte, 1<<20)
+		var err error
+		for i := 0; err == nil; i++ {
+			require.Less(t, i, 10000, "Send never blocked")
+			err = dialed.Send(t.Context(), msg) // blocks once the socket buffers are full
+		}
+		require.ErrorIs(t, err, transport.ErrConnectionLost)
+		assert.True(t, transport.IsTemporary(err))
+		require.ErrorIs(t, dialed.Send(t.Context(), []byte("x")), transport.ErrClosed, "the stalled connection was closed")
+	})
+
 	t.Run("silent peer after the handshake", func(t *testing.T) {
 		l := listen(t, shortIdle(p.config(p.replica)))
 		dialed, accepted := transporttest.Dial(t, newTransport(t, p.config(p.primary)), l)

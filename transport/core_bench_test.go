@@ -52,7 +52,18 @@ func BenchmarkTransfer(b *testing.B) {
 		}
 		benchConn(b, dialer, listener, "127.0.0.1:0")
 	})
-	b.Run("plain-loopback-io.Copy", benchPlain)
+	b.Run("plain-loopback-io.Copy", func(b *testing.B) { benchCopy(b, nil) })
+	b.Run("crypto-tls-loopback-io.Copy", func(b *testing.B) {
+		ca, err := certs.NewCA("bench CA")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cert, err := ca.IssueCert("replica.example")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCopy(b, &tls.Config{Certificates: []tls.Certificate{cert.TLS}, RootCAs: ca.Pool(), ServerName: "replica.example", MinVersion: tls.VersionTLS13})
+	})
 }
 
 func benchTLS(b *testing.B, ca *certs.CA, name string) *tcp.Transport {
@@ -127,9 +138,10 @@ func benchConn(b *testing.B, dialer, listener transport.Transport, addr string) 
 	}
 }
 
-// benchPlain is the baseline: io.Copy of 1 GiB over a loopback TCP
-// connection with no framing and no encryption.
-func benchPlain(b *testing.B) {
+// benchCopy is the baseline: io.Copy of 1 GiB over a loopback TCP
+// connection with no framing, and no encryption unless tlsConfig is set
+// (then it is crypto/tls alone, without this package's framing).
+func benchCopy(b *testing.B, tlsConfig *tls.Config) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -150,6 +162,19 @@ func benchPlain(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer server.Close()
+	if tlsConfig != nil {
+		tc := tls.Client(client, tlsConfig)
+		ts := tls.Server(server, tlsConfig)
+		var hs errgroup.Group
+		hs.Go(ts.Handshake)
+		if err := tc.Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		if err := hs.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		client, server = tc, ts
+	}
 
 	msg := make([]byte, benchFrame)
 	transporttest.Fill(msg, 0)

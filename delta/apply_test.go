@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -145,4 +146,28 @@ func TestNewSourceRefusals(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.Encode(context.Background(), src)
 	assert.ErrorIs(t, err, errUnexpectedEOF)
+}
+
+func TestApplyConcurrently(t *testing.T) {
+	src, _, stream := smallStream(t)
+	olds := oldImages(src)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	vols := make([][]*memVolume, len(errs))
+	for i := range errs {
+		mv, targets := newTargets(olds)
+		vols[i] = mv
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Apply(context.Background(), bytes.NewReader(stream), targets, WithStageMemory(int64(i)*300))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err)
+		for v := range olds {
+			assert.True(t, bytes.Equal(expectedImage(src, v, olds[v]), vols[i][v].data), "apply %d volume %d", i, v)
+		}
+	}
 }

@@ -135,3 +135,12 @@ func TestGoldenStream(t *testing.T) {
 		assert.True(t, bytes.Equal(expectedImage(src, v, olds[v]), mv[v].snapshot()), "volume %d", v)
 	}
 }
+
+// TestGoldenFraming walks the golden stream with the independent framing
+// walker of the fuzz tests, which recomputes every checksum, the count and
+// the stream hash as FORMAT.md defines them: nothing may change.
+func TestGoldenFraming(t *testing.T) {
+	golden, err := os.ReadFile(goldenPath)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(golden, resign(golden)))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/delta"
@@ -31,7 +32,8 @@ type ReplicaConfig struct {
 	// Required.
 	Authorizer *transport.Authorizer
 
-	// Clock stamps the host's logs and statuses; nil means RealClock.
+	// Clock stamps ReplicaGroup.LastContact; nil means RealClock. (The
+	// store stamps recovery points with its own clock: checkpoint.WithClock.)
 	Clock Clock
 
 	// Logger receives the host's logs; nil discards them.
@@ -72,7 +74,8 @@ type ReplicaHost struct {
 	stop    context.CancelFunc // cancels the running Serve
 	conns   map[transport.Conn]struct{}
 	wg      sync.WaitGroup
-	states  map[string]State // replica-side state of groups that are not Replicating
+	states  map[string]State     // replica-side state of groups that are not Replicating
+	contact map[string]time.Time // last authorized request per group
 }
 
 // NewReplicaHost returns a host for cfg; nothing runs until Serve.
@@ -90,7 +93,7 @@ func NewReplicaHost(cfg ReplicaConfig) (*ReplicaHost, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &ReplicaHost{cfg: cfg, log: log, conns: make(map[transport.Conn]struct{}), states: make(map[string]State)}, nil
+	return &ReplicaHost{cfg: cfg, log: log, conns: make(map[transport.Conn]struct{}), states: make(map[string]State), contact: make(map[string]time.Time)}, nil
 }
 
 // Serve accepts connections until ctx is done or Close is called, serving
@@ -193,6 +196,9 @@ type ReplicaGroup struct {
 	Metadata         []byte               `json:"metadata,omitempty"`
 	FailoverSettings []byte               `json:"failover_settings,omitempty"`
 	Points           []checkpoint.Point   `json:"-"`
+	// LastContact is when an authorized primary last sent a request for
+	// the group to this host since it started (zero if none).
+	LastContact time.Time `json:"last_contact,omitzero"`
 }
 
 // Group returns what the host keeps of group id: its state, volumes,
@@ -212,6 +218,9 @@ func (h *ReplicaHost) Group(ctx context.Context, id string) (ReplicaGroup, error
 	}
 	spec := g.Spec()
 	rg := ReplicaGroup{ID: id, State: h.groupState(id), Volumes: spec.Volumes, BlockSize: spec.BlockSize, Retention: spec.Retention}
+	h.mu.Lock()
+	rg.LastContact = h.contact[id]
+	h.mu.Unlock()
 	if rg.Metadata, rg.FailoverSettings, err = decodeGroupRecord(spec.Meta); err != nil {
 		// A group created by other means keeps its raw metadata.
 		rg.Metadata, rg.FailoverSettings = spec.Meta, nil
@@ -234,6 +243,14 @@ func (h *ReplicaHost) isClosed() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.closed
+}
+
+// touch records an authorized request for group id.
+func (h *ReplicaHost) touch(id string) {
+	now := h.cfg.Clock.Now()
+	h.mu.Lock()
+	h.contact[id] = now
+	h.mu.Unlock()
 }
 
 // groupState is the replica-side state of an existing group.

@@ -78,6 +78,7 @@ func (s *session) authorize(ctx context.Context, group string) bool {
 		s.nack(ctx, CodeUnauthorized, fmt.Sprintf("peer %q may not replicate group %q", s.peer.Name, group))
 		return false
 	}
+	s.h.touch(group)
 	return true
 }
 

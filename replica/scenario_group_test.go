@@ -125,6 +125,7 @@ func TestEnableKeepsMetadataAndRefusesDuplicates(t *testing.T) {
 	assert.Equal(t, replica.Replicating, g.State)
 	assert.Equal(t, 4, g.Retention.Additional)
 	assert.Empty(t, g.Points)
+	assert.Equal(t, epoch, g.LastContact)
 
 	_, err = e.primary.Enable(e.ctx, cfg)
 	assert.ErrorIs(t, err, replica.ErrGroupExists)

@@ -235,7 +235,9 @@ func CreateTrackerFile(f StateFile, geoms []Geometry, opts ...TrackerOption) (*T
 // When the file is missing, corrupt, or was written for other geometries,
 // the error wraps ErrTrackingLost (and the cause) and no Tracker is
 // returned: which blocks changed is unknown. The caller then creates a
-// fresh one with CreateTracker and resynchronizes the volumes.
+// fresh one with CreateTracker and resynchronizes the volumes. An error
+// reading the file (an I/O error, not bad content) does not wrap
+// ErrTrackingLost: the file may still be good, so retrying is worthwhile.
 func OpenTracker(path string, geoms []Geometry, opts ...TrackerOption) (*Tracker, error) {
 	if _, err := newTracker(geoms, opts); err != nil {
 		return nil, err

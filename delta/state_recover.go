@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -21,16 +22,28 @@ const stateLogChunk = 2048
 // group's bound.
 func readState(f StateFile, geoms []Geometry) (*recoveredState, error) {
 	rs, err := readStateInner(f, geoms)
-	if err != nil {
+	var ioErr stateIOError
+	switch {
+	case err == nil:
+		return rs, nil
+	case errors.As(err, &ioErr):
+		// The file could not be read: that says nothing about its content,
+		// so the caller may retry rather than resynchronize.
+		return nil, fmt.Errorf("delta: read tracker state: %w", ioErr.err)
+	default:
 		return nil, fmt.Errorf("%w: %w", ErrTrackingLost, err)
 	}
-	return rs, nil
 }
+
+// stateIOError marks a failure of the StateFile itself during recovery.
+type stateIOError struct{ err error }
+
+func (e stateIOError) Error() string { return e.err.Error() }
 
 func readStateInner(f StateFile, geoms []Geometry) (*recoveredState, error) {
 	size, err := f.Size()
 	if err != nil {
-		return nil, fmt.Errorf("state file size: %w", err)
+		return nil, stateIOError{fmt.Errorf("state file size: %w", err)}
 	}
 	if size == 0 {
 		return nil, corrupt(0, "state file is empty")
@@ -40,7 +53,7 @@ func readStateInner(f StateFile, geoms []Geometry) (*recoveredState, error) {
 	}
 	slots := make([]byte, stateDataStart)
 	if err := readFullAt(f, slots, 0); err != nil {
-		return nil, fmt.Errorf("read superblocks: %w", err)
+		return nil, stateIOError{fmt.Errorf("read superblocks: %w", err)}
 	}
 	var sb superblock
 	found := false
@@ -74,7 +87,7 @@ func readStateInner(f StateFile, geoms []Geometry) (*recoveredState, error) {
 	}
 	blob := make([]byte, sb.blobLen)
 	if err := readFullAt(f, blob, int64(sb.blobOff)); err != nil {
-		return nil, fmt.Errorf("read dirty-set blob: %w", err)
+		return nil, stateIOError{fmt.Errorf("read dirty-set blob: %w", err)}
 	}
 	if crcOf(blob) != sb.blobCRC {
 		return nil, corrupt(int64(sb.blobOff), "dirty-set blob checksum mismatch")
@@ -105,7 +118,7 @@ func (rs *recoveredState) replayLog(f StateFile, geoms []Geometry, size int64) e
 		n := min(int64(len(buf)), (size-pos)/stateRecordSize*stateRecordSize)
 		chunk := buf[:n]
 		if err := readFullAt(f, chunk, pos); err != nil {
-			return fmt.Errorf("read activity log: %w", err)
+			return stateIOError{fmt.Errorf("read activity log: %w", err)}
 		}
 		for i := int64(0); i < n; i += stateRecordSize {
 			vol, seq, ext, ok := parseStateRecord(chunk[i : i+stateRecordSize])

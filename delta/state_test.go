@@ -473,3 +473,19 @@ func TestLogFailureFailsMarkThenRecovers(t *testing.T) {
 	require.NoError(t, tr.Close())
 	assert.True(t, errors.Is(tr.Mark(0, 0, 1), ErrClosed))
 }
+
+// failingReadFile is a StateFile whose reads fail.
+type failingReadFile struct{ *crashFile }
+
+func (failingReadFile) ReadAt([]byte, int64) (int, error) { return 0, errInjected }
+
+func TestOpenTrackerReadErrorIsNotLost(t *testing.T) {
+	geoms := stateTestGeoms(t)
+	file := newCrashFile(nil)
+	tr, err := CreateTrackerFile(file, geoms)
+	require.NoError(t, err)
+	require.NoError(t, tr.Close())
+	_, err = OpenTrackerFile(failingReadFile{newCrashFile(file.content())}, geoms)
+	require.ErrorIs(t, err, errInjected)
+	assert.NotErrorIs(t, err, ErrTrackingLost, "an unreadable file is not a lost state")
+}

@@ -1,12 +1,16 @@
 package checkpoint
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/blockrep/blockrep/checkpoint/vfs"
 	"github.com/blockrep/blockrep/delta"
@@ -14,38 +18,49 @@ import (
 
 const stagingName = "staging/incoming.delta"
 
+// maxBatchRecords bounds a batch of records that carry little data (zero
+// and copy records).
+const maxBatchRecords = 1 << 16
+
+// readBuffer is the read-ahead on the staged stream: the decoder reads it
+// in small pieces.
+const readBuffer = 1 << 20
+
 // Apply implements Group.
 //
 // The steps and what each makes durable:
 //
-//  1. stage the stream to staging/ (not synced: recovery never reads it);
-//  2. verify it whole — header against the group, every record, the
-//     trailer — so nothing changes for a bad stream;
-//  3. write intent.json (atomic, durable): from here a crash rolls back;
-//  4. create the undo log, sync it and its directory;
-//  5. per batch of records: append the old content of every block or page
-//     they overwrite to the undo log, fsync it once, publish the batch to
-//     readers, then write the new data (the undo is always durable before
-//     the data it protects is overwritten);
-//  6. fsync the volumes, write the new hash file (synced);
-//  7. commit the manifest (temp, fsync, rename, fsync dir): the new point
+//  1. read the stream once, verifying it whole — every record, the
+//     trailer — while copying it to staging/ (not synced: recovery never
+//     reads it), then check its header against the group; nothing has
+//     changed for a bad stream;
+//  2. write intent.json (atomic, durable): from here a crash rolls back;
+//  3. create the undo log, sync it and its directory;
+//  4. per batch of records from the staged copy: append the old content of
+//     every block or page they overwrite to the undo log, fsync it once,
+//     publish the batch to readers, then write the new data (the undo is
+//     always durable before the data it protects is overwritten);
+//  5. fsync the volumes, write the new hash file (synced);
+//  6. commit the manifest (temp, fsync, rename, fsync dir): the new point
 //     exists; the undo log now belongs to the previous point;
-//  8. remove the intent and the staging file, then prune.
+//  7. remove the intent and the staging file, then prune.
 func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) {
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
 	if err := g.usable(); err != nil {
 		return ApplyResult{}, err
 	}
-	staged, size, err := g.stage(ctx, r)
+	staged, size, h, err := g.stage(ctx, r)
+	if staged != nil {
+		defer func() {
+			staged.Close()
+			removeIfExists(g.fsys, g.path(stagingName))
+		}()
+	}
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	defer func() {
-		staged.Close()
-		removeIfExists(g.fsys, g.path(stagingName))
-	}()
-	h, res, done, err := g.check(ctx, staged, size)
+	res, done, err := g.check(h)
 	if err != nil || done {
 		return res, err
 	}
@@ -61,24 +76,48 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 	return res, nil
 }
 
-// stage copies the stream to the staging file, bounded by what a stream for
-// this group can hold, and returns it opened for reading.
-func (g *dirGroup) stage(ctx context.Context, r io.Reader) (vfs.File, int64, error) {
+// stage verifies the stream while copying it to the staging file, bounded
+// by what a stream for this group can hold, and returns the copy with the
+// stream's header. The header is read with the format's own limits only,
+// so a stream for other volumes is reported as such (by check) rather than
+// as past a limit.
+func (g *dirGroup) stage(ctx context.Context, r io.Reader) (vfs.File, int64, *delta.Header, error) {
 	limit := g.maxStream()
 	f, err := g.fsys.Create(g.path(stagingName))
 	if err != nil {
-		return nil, 0, fmt.Errorf("checkpoint: stage delta: %w", err)
+		return nil, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
 	}
-	n, err := io.Copy(f, io.LimitReader(&ctxReader{ctx: ctx, r: r}, limit+1))
-	if err == nil && n > limit {
-		err = fmt.Errorf("%w: delta stream exceeds %d bytes", delta.ErrLimit, limit)
+	cw := &countWriter{w: f}
+	in := io.TeeReader(io.LimitReader(&ctxReader{ctx: ctx, r: r}, limit+1), cw)
+	h, err := delta.Verify(bufio.NewReaderSize(in, readBuffer), delta.WithMaxStreamBytes(limit))
+	if err == nil && cw.err != nil {
+		err = cw.err
 	}
 	if err != nil {
-		f.Close()
-		removeIfExists(g.fsys, g.path(stagingName))
-		return nil, 0, fmt.Errorf("checkpoint: stage delta: %w", err)
+		if cw.err != nil {
+			err = cw.err // the disk's error, not the stream's
+		}
+		return f, 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
 	}
-	return f, n, nil
+	return f, cw.n, h, nil
+}
+
+// countWriter counts what it writes and keeps the first error, so that a
+// failing staging write (a full disk) is reported as such.
+type countWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
 }
 
 // maxStream is the largest stream the group can receive: every block as
@@ -103,48 +142,30 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// check decodes the header, recognises a replay, matches the header against
-// the group and verifies the whole stream. done means res is the answer.
-func (g *dirGroup) check(ctx context.Context, f vfs.File, size int64) (h *delta.Header, res ApplyResult, done bool, err error) {
-	// The header is read with the format's own limits only, so a stream
-	// for other volumes is reported as such rather than as past a limit.
-	dec, err := delta.NewDecoder(io.NewSectionReader(f, 0, size), delta.WithMaxStreamBytes(g.maxStream()))
-	if err != nil {
-		return nil, res, false, fmt.Errorf("checkpoint: apply: %w", err)
-	}
-	defer dec.Close()
-	h = dec.Header()
+// check matches a verified stream's header against the group and
+// recognises a replay. done means res is the answer.
+func (g *dirGroup) check(h *delta.Header) (res ApplyResult, done bool, err error) {
 	g.mu.RLock()
 	m := g.man
 	g.mu.RUnlock()
 	if h.Group != g.id {
-		return nil, res, false, fmt.Errorf("%w: delta of group %q applied to %q", ErrBaseMismatch, h.Group, g.id)
+		return res, false, fmt.Errorf("%w: delta of group %q applied to %q", ErrBaseMismatch, h.Group, g.id)
 	}
 	if i := m.index(h.New); i >= 0 {
 		g.log.Info("replayed delta acknowledged", "point", h.New)
-		return h, ApplyResult{Point: m.Points[i].Point, Replayed: true}, true, nil
+		return ApplyResult{Point: m.Points[i].Point, Replayed: true}, true, nil
 	}
 	var latest delta.PointID
 	if l := m.latest(); l != nil {
 		latest = l.ID
 	}
 	if h.Base != latest {
-		return nil, res, false, fmt.Errorf("%w: delta base %s, latest point %s", ErrBaseMismatch, h.Base, latest)
+		return res, false, fmt.Errorf("%w: delta base %s, latest point %s", ErrBaseMismatch, h.Base, latest)
 	}
 	if err := matchVolumes(h, m.Spec); err != nil {
-		return nil, res, false, err
+		return res, false, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, res, false, err
-	}
-	opts := append(g.decoderOptions(), delta.WithExpect(g.id, latest))
-	if _, err := delta.Verify(&ctxReader{ctx: ctx, r: io.NewSectionReader(f, 0, size)}, opts...); err != nil {
-		if errors.Is(err, delta.ErrMismatch) {
-			err = fmt.Errorf("%w: %w", ErrBaseMismatch, err)
-		}
-		return nil, res, false, fmt.Errorf("checkpoint: apply: %w", err)
-	}
-	return h, res, false, nil
+	return res, false, nil
 }
 
 func (g *dirGroup) decoderOptions() []delta.DecoderOption {
@@ -178,6 +199,7 @@ type applyRun struct {
 	log      *undoLog
 	changed  []*delta.Set
 	hashUndo []hashChange // previous live hashes, to restore on abort
+	jobs     []hashJob    // blocks of the current batch to rehash
 	buf      []byte
 	zero     []byte
 }
@@ -240,6 +262,7 @@ func (g *dirGroup) startUndo(name string) (*applyRun, error) {
 		zero: make([]byte, g.man.Spec.BlockSize),
 	}
 	run.log.ready.Store(true)
+	uw.reserve(g.s.opts.batchBytes + g.man.Spec.BlockSize + 64<<10)
 	for _, geo := range g.geoms {
 		run.changed = append(run.changed, delta.NewSet(geo.Blocks()))
 	}
@@ -251,47 +274,23 @@ func (g *dirGroup) startUndo(name string) (*applyRun, error) {
 
 func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest, hashName string) (Point, error) {
 	g := run.g
-	dec, err := delta.NewDecoder(io.NewSectionReader(staged, 0, size), g.decoderOptions()...)
+	dec, err := delta.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(staged, 0, size), readBuffer), g.decoderOptions()...)
 	if err != nil {
 		return Point{}, err
 	}
 	defer dec.Close()
-	batchMax := g.s.opts.batchBytes
-	var batch []delta.Record
-	var arena []byte
-	for eof := false; !eof; {
-		if err := ctx.Err(); err != nil {
+	// Decoding the next batch (CPU: checksums, decompression) overlaps
+	// with writing and syncing this one (I/O).
+	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize)
+	defer rd.stop()
+	for b := range rd.full {
+		if err := run.applyBatch(b.recs); err != nil {
 			return Point{}, err
 		}
-		batch, arena = batch[:0], arena[:0]
-		for len(arena) < batchMax {
-			rec, err := dec.Next()
-			if errors.Is(err, io.EOF) {
-				eof = true
-				break
-			}
-			if err != nil {
-				return Point{}, err
-			}
-			r := *rec
-			if r.Data != nil {
-				// Data is only valid until Next: keep a copy in the arena.
-				at := len(arena)
-				arena = append(arena, r.Data...)
-				r.Data = arena[at:len(arena):len(arena)]
-			}
-			r.Pages = append(delta.PageMask(nil), r.Pages...)
-			if rec.Pages == nil {
-				r.Pages = nil
-			}
-			batch = append(batch, r)
-		}
-		if len(batch) == 0 {
-			break
-		}
-		if err := run.applyBatch(batch); err != nil {
-			return Point{}, err
-		}
+		rd.free <- b
+	}
+	if err := rd.err(); err != nil {
+		return Point{}, err
 	}
 	// The new data is durable before the manifest says it exists.
 	if err := g.syncVolumes(); err != nil {
@@ -345,11 +344,102 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	return pt, nil
 }
 
+// recBatch is a batch of records copied out of the decoder.
+type recBatch struct {
+	recs  []delta.Record
+	arena []byte // the records' Data
+}
+
+// batchReader decodes batches on its own goroutine, two batches ahead at
+// most; stop ends the goroutine and waits for it.
+type batchReader struct {
+	full    chan *recBatch
+	free    chan *recBatch
+	cancel  context.CancelFunc
+	done    chan struct{}
+	failure error // set before full is closed
+}
+
+func newBatchReader(ctx context.Context, dec *delta.Decoder, batchBytes, blockSize int) *batchReader {
+	ctx, cancel := context.WithCancel(ctx)
+	rd := &batchReader{full: make(chan *recBatch, 1), free: make(chan *recBatch, 2), cancel: cancel, done: make(chan struct{})}
+	for range 2 {
+		rd.free <- &recBatch{arena: make([]byte, 0, batchBytes+blockSize)}
+	}
+	go func() {
+		defer close(rd.done)
+		defer close(rd.full)
+		for {
+			var b *recBatch
+			select {
+			case b = <-rd.free:
+			case <-ctx.Done():
+				rd.failure = ctx.Err()
+				return
+			}
+			eof, err := b.fill(dec, batchBytes)
+			if err != nil {
+				rd.failure = err
+				return
+			}
+			if len(b.recs) > 0 {
+				select {
+				case rd.full <- b:
+				case <-ctx.Done():
+					rd.failure = ctx.Err()
+					return
+				}
+			}
+			if eof {
+				return
+			}
+		}
+	}()
+	return rd
+}
+
+// err reports why decoding stopped early; valid once full is drained.
+func (rd *batchReader) err() error { return rd.failure }
+
+func (rd *batchReader) stop() {
+	rd.cancel()
+	<-rd.done
+}
+
+// fill reads records until the batch holds batchBytes of data or
+// maxBatchRecords records, or the stream ends (eof).
+func (b *recBatch) fill(dec *delta.Decoder, batchBytes int) (eof bool, err error) {
+	b.recs, b.arena = b.recs[:0], b.arena[:0]
+	for len(b.arena) < batchBytes && len(b.recs) < maxBatchRecords {
+		rec, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		r := *rec
+		if r.Data != nil {
+			// Data is only valid until Next: keep a copy in the arena.
+			at := len(b.arena)
+			b.arena = append(b.arena, r.Data...)
+			r.Data = b.arena[at:len(b.arena):len(b.arena)]
+		}
+		if rec.Pages != nil {
+			r.Pages = append(delta.PageMask(nil), rec.Pages...)
+		}
+		b.recs = append(b.recs, r)
+	}
+	return false, nil
+}
+
 // applyBatch saves the old content of every block or page the batch
 // overwrites, syncs the undo log, publishes the entries, then writes the
 // new content and updates the live hash lists.
 func (run *applyRun) applyBatch(batch []delta.Record) error {
 	g := run.g
+	limit := g.s.opts.batchBytes
+	var entries []pendingEntry
 	for _, r := range batch {
 		geo := g.geoms[r.Volume]
 		for b := r.Block; b < r.Block+r.Count; b++ {
@@ -361,12 +451,23 @@ func (run *applyRun) applyBatch(batch []delta.Record) error {
 			}
 			run.uw.add(r.Volume, b, mask, pickPages(old, mask, geo.BlockPages(b)))
 			run.changed[r.Volume].Add(b)
+			if len(run.uw.buf) >= limit {
+				// A run of zero blocks can need far more undo than its
+				// record's size: write it out early (the sync below still
+				// comes before any data write).
+				e, err := run.uw.flush()
+				if err != nil {
+					return err
+				}
+				entries = append(entries, e...)
+			}
 		}
 	}
-	entries, err := run.uw.flush()
+	e, err := run.uw.flush()
 	if err != nil {
 		return err
 	}
+	entries = append(entries, e...)
 	if err := run.uw.f.Sync(); err != nil {
 		return err
 	}
@@ -379,12 +480,13 @@ func (run *applyRun) applyBatch(batch []delta.Record) error {
 		run.uw.ix.records++
 	}
 	g.mu.Unlock()
+	run.jobs = run.jobs[:0]
 	for _, r := range batch {
 		if err := run.write(r); err != nil {
 			return err
 		}
 	}
-	return nil
+	return run.rehash()
 }
 
 // pickPages returns the pages of mask from a whole block's content,
@@ -446,29 +548,68 @@ func (run *applyRun) write(r delta.Record) error {
 			if _, err := vol.WriteAt(src, off); err != nil {
 				return err
 			}
-			content = src
+			// run.buf is reused by the next record: hash it now.
+			run.jobs = append(run.jobs, hashJob{vol: r.Volume, block: b, off: off, blen: blen, h: delta.HashBlock(src), done: true})
+			continue
 		default:
 			return fmt.Errorf("%w: record kind %v", delta.ErrCorrupt, r.Kind)
 		}
-		if err := run.rehash(r.Volume, b, off, blen, content); err != nil {
-			return err
-		}
+		run.jobs = append(run.jobs, hashJob{vol: r.Volume, block: b, off: off, blen: blen, data: content})
 	}
 	return nil
 }
 
-// rehash updates the live hash of one block from the volume, remembering
-// the previous hash for an abort.
-func (run *applyRun) rehash(v int, b, off int64, blen int, data []byte) error {
+// hashJob is one block of a batch to rehash: from data when the batch holds
+// the block's new content, else read back from the volume.
+type hashJob struct {
+	vol   int
+	block int64
+	off   int64
+	blen  int
+	data  []byte
+	h     delta.Hash
+	done  bool
+}
+
+// rehash hashes the batch's blocks in parallel and updates the live hash
+// lists, remembering the previous hashes for an abort.
+func (run *applyRun) rehash() error {
 	g := run.g
-	if data == nil {
-		data = run.buf[:blen]
-		if err := readFull(g.vols[v], data, off); err != nil {
-			return err
-		}
+	eg := new(errgroup.Group)
+	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
+	eg.SetLimit(workers)
+	per := (len(run.jobs) + workers - 1) / workers
+	for lo := 0; lo < len(run.jobs); lo += per {
+		jobs := run.jobs[lo:min(lo+per, len(run.jobs))]
+		eg.Go(func() error {
+			var buf []byte
+			for i := range jobs {
+				j := &jobs[i]
+				if j.done {
+					continue
+				}
+				data := j.data
+				if data == nil {
+					if buf == nil {
+						buf = make([]byte, g.man.Spec.BlockSize)
+					}
+					data = buf[:j.blen]
+					if err := readFull(g.vols[j.vol], data, j.off); err != nil {
+						return err
+					}
+				}
+				j.h = delta.HashBlock(data)
+			}
+			return nil
+		})
 	}
-	run.hashUndo = append(run.hashUndo, hashChange{v, b, g.hashes[v].Get(b)})
-	g.hashes[v].Set(b, delta.HashBlock(data))
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	for _, j := range run.jobs {
+		run.hashUndo = append(run.hashUndo, hashChange{j.vol, j.block, g.hashes[j.vol].Get(j.block)})
+		g.hashes[j.vol].Set(j.block, j.h)
+	}
 	return nil
 }
 

@@ -20,7 +20,7 @@ func defaultOptions() options {
 	return options{
 		logger:     slog.New(slog.DiscardHandler),
 		now:        time.Now,
-		batchBytes: 8 << 20,
+		batchBytes: 16 << 20,
 		maxIndex:   64 << 20,
 	}
 }
@@ -50,7 +50,7 @@ func WithClock(now func() time.Time) Option {
 
 // WithApplyBatch sets how many bytes of block data Apply collects before it
 // writes their undo records, syncs the undo log once, and writes the new
-// data (default 8 MiB, at least 64 KiB, at most 1 GiB). Larger batches mean
+// data (default 16 MiB, at least 64 KiB, at most 1 GiB). Larger batches mean
 // fewer fsyncs and more memory.
 func WithApplyBatch(bytes int) Option {
 	return func(o *options) error {

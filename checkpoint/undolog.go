@@ -106,6 +106,13 @@ func newUndoWriter(f vfs.File, blockSize, volumes int) (*undoWriter, error) {
 	return &undoWriter{f: f, size: int64(len(h)), ix: newUndoIndex(volumes)}, nil
 }
 
+// reserve makes room for n bytes of records without regrowing the buffer.
+func (w *undoWriter) reserve(n int) {
+	if cap(w.buf)-len(w.buf) < n {
+		w.buf = append(make([]byte, 0, len(w.buf)+n), w.buf...)
+	}
+}
+
 // add buffers a record; mask must be normalised (nil for a whole block).
 func (w *undoWriter) add(vol int, block int64, mask delta.PageMask, data []byte) {
 	off := w.size + int64(len(w.buf))

@@ -1,0 +1,231 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blockrep/blockrep/checkpoint/vfs"
+	"github.com/blockrep/blockrep/delta"
+)
+
+const (
+	benchVolume  = 128 << 20 // bytes per benchmark volume
+	benchChanged = 512       // blocks of 64 KiB changed per delta: 32 MiB
+)
+
+// benchStream returns a delta of benchChanged random whole blocks on top of
+// the world's latest point, encoded without compression (the data is
+// random anyway) so that setup stays quick.
+func benchStream(b *testing.B, w *world) []byte {
+	src := &testSource{geoms: w.geoms, imgs: w.cur}
+	geo := w.geoms[0]
+	set := delta.NewSet(geo.Blocks())
+	for set.Count() < benchChanged {
+		blk := w.rng.Int64N(geo.Blocks())
+		set.Add(blk)
+		off, n := geo.BlockBounds(blk)
+		fillRand(w.rng, w.cur[0][off:off+int64(n)])
+	}
+	src.blocks = []*delta.Set{set}
+	src.pages = []map[int64]delta.PageMask{nil}
+	id, err := delta.NewPointID(w.ids)
+	require.NoError(b, err)
+	h := delta.Header{Group: w.group, Base: w.latest(), New: id, Time: w.clock, BlockSize: w.spec.BlockSize, Volumes: w.spec.Volumes}
+	w.clock = w.clock.Add(w.step)
+	var buf bytes.Buffer
+	enc, err := delta.NewEncoder(&buf, h, delta.WithCompression(false), delta.WithDedup(false))
+	require.NoError(b, err)
+	_, err = enc.Encode(context.Background(), src)
+	require.NoError(b, err)
+	w.points = append(w.points, worldPoint{id: id})
+	return buf.Bytes()
+}
+
+// BenchmarkApply measures applying a delta with undo logging and every
+// fsync, in MB/s of changed blocks, on the real filesystem.
+func BenchmarkApply(b *testing.B) {
+	ctx := context.Background()
+	w := newWorld(b, 70, "bench", delta.DefaultBlockSize, benchVolume)
+	st, err := Open(vfs.OS(), b.TempDir())
+	require.NoError(b, err)
+	defer st.Close()
+	g, err := st.CreateGroup(ctx, w.group, w.spec)
+	require.NoError(b, err)
+	apply(b, g, benchStream(b, w))
+	b.SetBytes(benchChanged * delta.DefaultBlockSize)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s := benchStream(b, w)
+		b.StartTimer()
+		if _, err := g.Apply(ctx, bytes.NewReader(s)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawWriteFsync is the machine's floor for BenchmarkApply: the
+// same number of random 64 KiB blocks written in place into a file of the
+// same size, then one fsync.
+func BenchmarkRawWriteFsync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "raw.img"))
+	require.NoError(b, err)
+	defer f.Close()
+	require.NoError(b, f.Truncate(benchVolume))
+	rng := rand.New(rand.NewPCG(71, 71))
+	block := make([]byte, delta.DefaultBlockSize)
+	fillRand(rng, block)
+	blocks := int64(benchVolume / delta.DefaultBlockSize)
+	// Allocate the file first, as the store's volume is after its first
+	// point, so that both measure overwrites.
+	for i := range blocks {
+		_, err := f.WriteAt(block, i*delta.DefaultBlockSize)
+		require.NoError(b, err)
+	}
+	require.NoError(b, f.Sync())
+	b.SetBytes(benchChanged * delta.DefaultBlockSize)
+	b.ResetTimer()
+	for range b.N {
+		set := delta.NewSet(blocks)
+		for set.Count() < benchChanged {
+			set.Add(rng.Int64N(blocks))
+		}
+		for i := range set.All() {
+			block[0]++
+			if _, err := f.WriteAt(block, i*delta.DefaultBlockSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchChain builds a group of one volume with six points, each changing
+// benchChanged blocks, and returns it with the oldest and latest ids.
+func benchChain(b *testing.B) (Group, delta.PointID, delta.PointID, func()) {
+	ctx := context.Background()
+	w := newWorld(b, 72, "bench", delta.DefaultBlockSize, benchVolume)
+	w.spec.Retention = Retention{Additional: 10}
+	st, err := Open(vfs.OS(), b.TempDir())
+	require.NoError(b, err)
+	g, err := st.CreateGroup(ctx, w.group, w.spec)
+	require.NoError(b, err)
+	// A full first point, so that the volume holds data everywhere.
+	full := &testSource{geoms: w.geoms, imgs: w.cur, pages: []map[int64]delta.PageMask{nil}}
+	fillRand(w.rng, w.cur[0])
+	all := delta.NewSet(w.geoms[0].Blocks())
+	all.AddRange(0, all.Len())
+	full.blocks = []*delta.Set{all}
+	id, err := delta.NewPointID(w.ids)
+	require.NoError(b, err)
+	var buf bytes.Buffer
+	enc, err := delta.NewEncoder(&buf, delta.Header{Group: w.group, New: id, Time: w.clock, BlockSize: w.spec.BlockSize, Volumes: w.spec.Volumes}, delta.WithCompression(false))
+	require.NoError(b, err)
+	_, err = enc.Encode(ctx, full)
+	require.NoError(b, err)
+	w.points = append(w.points, worldPoint{id: id})
+	w.clock = w.clock.Add(w.step)
+	apply(b, g, buf.Bytes())
+	for range 5 {
+		apply(b, g, benchStream(b, w))
+	}
+	return g, w.points[0].id, w.latest(), func() { st.Close() }
+}
+
+func benchRead(b *testing.B, g Group, id delta.PointID) {
+	v, err := g.OpenPoint(context.Background(), id)
+	require.NoError(b, err)
+	defer v.Close()
+	r := v.Volumes()[0]
+	buf := make([]byte, 1<<20)
+	b.SetBytes(r.Size())
+	b.ResetTimer()
+	for range b.N {
+		for off := int64(0); off < r.Size(); off += int64(len(buf)) {
+			if _, err := r.ReadAt(buf, off); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkReadLatest reads the latest point (the live file) in 1 MiB reads.
+func BenchmarkReadLatest(b *testing.B) {
+	g, _, latest, done := benchChain(b)
+	defer done()
+	benchRead(b, g, latest)
+}
+
+// BenchmarkReadOldest reads the oldest of six points, through five undo
+// logs that together cover about 2% of its blocks each.
+func BenchmarkReadOldest(b *testing.B) {
+	g, oldest, _, done := benchChain(b)
+	defer done()
+	benchRead(b, g, oldest)
+}
+
+// BenchmarkCloneCreate measures creating (and discarding) a writable clone
+// of a point of a 100 GiB sparse volume.
+func BenchmarkCloneCreate(b *testing.B) {
+	ctx := context.Background()
+	w := newWorld(b, 73, "bench", delta.DefaultBlockSize)
+	w.spec.Volumes = []delta.VolumeInfo{{ID: "big", Size: 100 << 30}}
+	w.geoms = w.spec.Geometries()
+	st, err := Open(vfs.OS(), b.TempDir())
+	require.NoError(b, err)
+	defer st.Close()
+	g, err := st.CreateGroup(ctx, w.group, w.spec)
+	require.NoError(b, err)
+	// One point with a few blocks, built without a 100 GiB image in memory.
+	src := &sparseSource{geo: w.geoms[0], blocks: delta.NewSet(w.geoms[0].Blocks())}
+	src.blocks.AddRange(1000, 16)
+	id, err := delta.NewPointID(w.ids)
+	require.NoError(b, err)
+	var buf bytes.Buffer
+	enc, err := delta.NewEncoder(&buf, delta.Header{Group: w.group, New: id, Time: w.clock, BlockSize: w.spec.BlockSize, Volumes: w.spec.Volumes})
+	require.NoError(b, err)
+	_, err = enc.Encode(ctx, src)
+	require.NoError(b, err)
+	apply(b, g, buf.Bytes())
+	b.ResetTimer()
+	for range b.N {
+		c, err := g.Clone(ctx, id, "tf")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := c.Volumes()[0].WriteAt([]byte("written"), 50<<30); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Discard(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// sparseSource sends blocks of a constant non-zero pattern.
+type sparseSource struct {
+	geo    delta.Geometry
+	blocks *delta.Set
+}
+
+func (s *sparseSource) Geometries() []delta.Geometry { return []delta.Geometry{s.geo} }
+func (s *sparseSource) Blocks(int) *delta.Set        { return s.blocks }
+func (s *sparseSource) Pages(int, int64, delta.PageMask) delta.PageMask {
+	return nil
+}
+func (s *sparseSource) ReadBlock(_ int, b int64, p []byte) error {
+	for i := range p {
+		p[i] = byte(b) + byte(i)
+	}
+	return nil
+}

@@ -45,13 +45,13 @@ func TestCloneOnDisk(t *testing.T) {
 		off int64
 		n   int
 	}{
-		{0, 0, 100},                     // head of a block
-		{0, 16<<10 - 10, 20},            // across two blocks
-		{0, 32 << 10, 16 << 10},         // a whole block
-		{0, 512<<10 - 5, 5},             // the end
-		{1, 100 << 10, 3},               // the short last block
-		{1, 0, 100<<10 + 3},             // everything
-		{0, 16<<10 - 10, 40 << 10},      // over written and unwritten blocks
+		{0, 0, 100},                // head of a block
+		{0, 16<<10 - 10, 20},       // across two blocks
+		{0, 32 << 10, 16 << 10},    // a whole block
+		{0, 512<<10 - 5, 5},        // the end
+		{1, 100 << 10, 3},          // the short last block
+		{1, 0, 100<<10 + 3},        // everything
+		{0, 16<<10 - 10, 40 << 10}, // over written and unwritten blocks
 	}
 	for _, wr := range writes {
 		data := make([]byte, wr.n)

@@ -52,7 +52,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	image := append(buffer(nil), primary...)                // what the replica must become
+	image := append(buffer(nil), primary...)                   // what the replica must become
 	vol.WriteAt(bytes.Repeat([]byte{0xff}, delta.PageSize), 0) // a write after the freeze
 
 	var stream bytes.Buffer

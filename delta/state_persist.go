@@ -186,7 +186,14 @@ func (p *persister) failed(t *Tracker, old *trackState, err error) error {
 }
 
 // CreateTracker creates (or empties) the state file at path and returns a
-// persistent Tracker with nothing dirty. Call it for a new volume, or after
+// persistent Tracker with nothing dirty.
+//
+// A persistent tracker keeps a DRBD-style activity log: the volume is cut
+// into extents of WithExtentBlocks blocks, and before the first write to an
+// extent in an epoch its number is synced to the file. Each Frozen.Commit
+// writes the full dirty set and starts a new epoch; Close writes it and
+// marks the file clean. The file stays small: one bit a block for the set,
+// 32 bytes a record for the log. Call it for a new volume, or after
 // OpenTracker returned ErrTrackingLost — before resynchronizing, so that the
 // writes made during the resynchronization are tracked. See
 // CreateTrackerFile.

@@ -135,6 +135,11 @@ func (t *Tracker) checkRange(vol int, off, n int64) error {
 // the activity log. A range outside the volume returns an error wrapping
 // ErrGeometry and marks nothing; after Close it returns ErrClosed.
 //
+// On a persistent tracker the first Mark into an extent in each epoch (see
+// CreateTracker) appends the extent to the activity log and waits for it
+// to be synced; later marks into the extent cost one more atomic load. If
+// that write fails, Mark returns the error and marks nothing.
+//
 // Mark alone keeps the dirty set; it does not preserve the content a
 // Frozen reads. Hosts that write while a capture runs use BeginWrite and
 // EndWrite (or a TrackedVolume), which add copy-before-write and the gate.

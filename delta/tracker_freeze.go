@@ -104,8 +104,9 @@ func (t *Tracker) finish(f *Frozen) error {
 // Close ends tracking. A persistent tracker writes its full dirty state —
 // the current generation and any outstanding Frozen — and marks the state
 // file clean, then closes it. An outstanding Frozen ends (its blocks stay
-// dirty in the saved state). Close is idempotent; afterwards Mark, Freeze
-// and writes return ErrClosed.
+// dirty in the saved state). Close waits for writes in flight (a
+// BeginWrite not yet ended). It is idempotent; afterwards Mark, Freeze and
+// writes return ErrClosed.
 func (t *Tracker) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -192,8 +192,8 @@ func (p *persister) failed(t *Tracker, old *trackState, err error) error {
 // into extents of WithExtentBlocks blocks, and before the first write to an
 // extent in an epoch its number is synced to the file. Each Frozen.Commit
 // writes the full dirty set and starts a new epoch; Close writes it and
-// marks the file clean. The file stays small: one bit a block for the set,
-// 32 bytes a record for the log. Call it for a new volume, or after
+// marks the file clean. The file stays small: the set run-length encoded,
+// 32 bytes a log record. Call it for a new volume, or after
 // OpenTracker returned ErrTrackingLost — before resynchronizing, so that the
 // writes made during the resynchronization are tracked. See
 // CreateTrackerFile.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 )
 
 // stage holds verified records between Apply's check and write passes:
@@ -30,24 +29,6 @@ type memEntry struct {
 	mask  int    // offset of its mask words in stage.masks
 	data  []byte // inside owned
 	owned []byte // a buffer from getBuf, recycled by close
-}
-
-// applyBufs recycles record buffers between Apply calls: fresh memory is
-// slow to touch the first time.
-var applyBufs sync.Pool
-
-// getBuf returns an empty buffer of capacity at least n.
-func getBuf(n int) []byte {
-	if p, ok := applyBufs.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:0]
-	}
-	return make([]byte, 0, n)
-}
-
-func putBuf(b []byte) {
-	if cap(b) > 0 {
-		applyBufs.Put(&b)
-	}
 }
 
 // stageEntry is the fixed front of one staged record.

@@ -193,7 +193,7 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 	}
 	work := func(wk int, s *encSlot) error {
 		if cap(s.buf) < bs {
-			s.buf = make([]byte, bs)
+			s.buf = getBuf(bs)[:bs]
 		}
 		blk := s.buf[:s.blen]
 		if err := src.ReadBlock(s.vol, s.block, blk); err != nil {
@@ -223,7 +223,7 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 		body := data
 		if encs[wk] != nil {
 			if cap(s.z) < zcap {
-				s.z = make([]byte, 0, zcap)
+				s.z = getBuf(zcap)
 			}
 			s.z = encs[wk].EncodeAll(data, s.z[:0])
 			if len(s.z) < len(data) {
@@ -288,8 +288,11 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 		return nil
 	}
 	err := runOrdered(ctx, workers, slots, fill, work, drain)
+	st.StreamBytes = sw.n
 	for _, s := range slots {
 		st.BufferBytes += int64(cap(s.buf) + cap(s.z) + cap(s.wmask) + 8*cap(s.maskBuf))
+		putBuf(s.buf)
+		putBuf(s.z)
 	}
 	if err != nil {
 		return st, err

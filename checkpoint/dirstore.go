@@ -28,7 +28,8 @@ const (
 	tmpDir    = "tmp"
 )
 
-// DirStore is a Store kept in a directory of a vfs.FS.
+// DirStore is a Store kept in a directory of a vfs.FS. One DirStore, in
+// one process, owns a root at a time.
 type DirStore struct {
 	fsys vfs.FS
 	root string

@@ -30,8 +30,8 @@ var (
 	// by reads of a view whose point was discarded by Rollback.
 	ErrUnknownPoint = errors.New("checkpoint: unknown recovery point")
 
-	// ErrNoPoint is returned by Group.Latest, Export and OpenPoint(Latest)
-	// before the first delta was applied.
+	// ErrNoPoint is returned by Group.Latest before the first delta was
+	// applied.
 	ErrNoPoint = errors.New("checkpoint: group has no recovery point yet")
 
 	// ErrBaseMismatch is returned by Group.Apply when the delta's base point
@@ -41,7 +41,8 @@ var (
 
 	// ErrVolumeMismatch is returned by Group.Apply when the delta describes
 	// another volume count, volume id, volume size or block size than the
-	// group has. The store is unchanged.
+	// group has (the store is unchanged), and by Group.Export given another
+	// number of destinations than the group has volumes.
 	ErrVolumeMismatch = errors.New("checkpoint: delta volumes do not match the group")
 
 	// ErrPinned is returned by Rollback when a point it would discard is

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -254,4 +255,51 @@ func TestDamagedUndoLogFoundOnRead(t *testing.T) {
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, m.Points[0].Undo, de.File)
 	assert.True(t, errors.Is(g.Verify(ctx, w.points[0].id), ErrDamaged))
+}
+
+func TestIndexLimit(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 54, "vm1", 16<<10, 256<<10)
+	w.spec.Retention = Retention{Additional: 5}
+	fsys := setupChain(t, w, 4, change{blocks: 5})
+	st, err := Open(fsys, "store")
+	require.NoError(t, err)
+	g, err := st.Group(ctx, "vm1")
+	require.NoError(t, err)
+	pts, err := g.Points(ctx)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	// The log of point i holds the blocks point i+1 changed.
+	limit := pts[2].ChangedBlocks() + pts[3].ChangedBlocks()
+	st, err = Open(fsys, "store", WithMaxIndexEntries(limit))
+	require.NoError(t, err)
+	defer st.Close()
+	g, err = st.Group(ctx, "vm1")
+	require.NoError(t, err)
+	requirePoint(t, g, w.points[1].id, w.points[1].imgs)
+	v, err := g.OpenPoint(ctx, w.points[0].id)
+	require.NoError(t, err)
+	defer v.Close()
+	_, err = v.Volumes()[0].ReadAt(make([]byte, 10), 0)
+	require.ErrorIs(t, err, delta.ErrLimit)
+}
+
+func TestViewsAfterClose(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 55, "vm1", 16<<10, 64<<10)
+	_, st, g := newMemStore(t, w)
+	apply(t, g, w.next(change{blocks: 2}))
+	v, err := g.OpenPoint(ctx, w.latest())
+	require.NoError(t, err)
+	c, err := g.Clone(ctx, w.latest(), "c")
+	require.NoError(t, err)
+	require.NoError(t, v.Close())
+	require.NoError(t, v.Close())
+	_, err = v.Volumes()[0].ReadAt(make([]byte, 1), 0)
+	require.ErrorIs(t, err, ErrClosed)
+	require.NoError(t, st.Close())
+	_, err = c.Volumes()[0].ReadAt(make([]byte, 1), 0)
+	require.Error(t, err)
+	_, err = g.Apply(ctx, bytes.NewReader(w.next(change{blocks: 1})))
+	require.ErrorIs(t, err, ErrClosed)
 }

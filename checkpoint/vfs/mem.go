@@ -433,3 +433,8 @@ func (m *MemFS) SyncDir(dir string) error {
 	n.durable = maps.Clone(n.entries)
 	return nil
 }
+
+var (
+	_ FS   = (*MemFS)(nil)
+	_ File = (*memFile)(nil)
+)

@@ -62,3 +62,8 @@ func (osFS) SyncDir(dir string) error {
 	}
 	return err
 }
+
+var (
+	_ FS   = osFS{}
+	_ File = (*os.File)(nil)
+)

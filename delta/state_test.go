@@ -489,3 +489,26 @@ func TestOpenTrackerReadErrorIsNotLost(t *testing.T) {
 	require.ErrorIs(t, err, errInjected)
 	assert.NotErrorIs(t, err, ErrTrackingLost, "an unreadable file is not a lost state")
 }
+
+// TestExtentSizeChangeAcrossOpen: recovery uses the extent size the file
+// was written with; the reopened tracker logs with the new one.
+func TestExtentSizeChangeAcrossOpen(t *testing.T) {
+	geoms := stateTestGeoms(t)
+	file := newCrashFile(nil)
+	tr, err := CreateTrackerFile(file, geoms, WithExtentBlocks(4))
+	require.NoError(t, err)
+	require.NoError(t, tr.Mark(0, 5<<16, 1)) // block 5: extent 1 = blocks 4..7
+	img := file.crashImage(rand.New(rand.NewPCG(5, 6)))
+	require.NoError(t, tr.Close())
+
+	file2 := newCrashFile(img)
+	tr2, err := OpenTrackerFile(file2, geoms, WithExtentBlocks(1))
+	require.NoError(t, err)
+	assert.Equal(t, []int64{4, 5, 6, 7}, members(dirtySets(t, tr2)[0]))
+	require.NoError(t, tr2.Mark(0, 13<<16, 1)) // one-block extent now
+	tr3, err := OpenTrackerFile(newCrashFile(file2.crashImage(rand.New(rand.NewPCG(7, 8)))), geoms)
+	require.NoError(t, err)
+	assert.Equal(t, []int64{4, 5, 6, 7, 13}, members(dirtySets(t, tr3)[0]))
+	require.NoError(t, tr3.Close())
+	require.NoError(t, tr2.Close())
+}

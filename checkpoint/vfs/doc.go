@@ -77,6 +77,9 @@
 // result and checks its invariants, and repeats with CrashRandom and a few
 // seeds to cover disks that wrote back part of the unsynced data.
 //
+// WithHook puts the same hook in front of any FS, the real one included,
+// for tests that need a failed write or fsync on a real disk.
+//
 // MemFS.SetCapacity limits the total size of the files: a write or
 // truncate past it fails with an error matching syscall.ENOSPC, changing
 // nothing.

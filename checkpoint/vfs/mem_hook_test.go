@@ -14,7 +14,7 @@ import (
 
 // opScript calls every counted operation once or more; it stops at the
 // first error and returns how many calls succeeded.
-func opScript(m *MemFS) (int, error) {
+func opScript(m FS) (int, error) {
 	buf := make([]byte, 2)
 	var f, d File
 	steps := []func() error{

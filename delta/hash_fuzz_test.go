@@ -118,3 +118,22 @@ func FuzzDiffer(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseHashes(f *testing.F) {
+	f.Add([]byte{}, uint8(0))
+	f.Add(make([]byte, 64), uint8(2))
+	f.Add(make([]byte, 65), uint8(9))
+	f.Fuzz(func(t *testing.T, b []byte, limit uint8) {
+		hs, err := ParseHashes(b, int(limit))
+		if err != nil {
+			var ce *CorruptError
+			if !errors.As(err, &ce) && !errors.Is(err, ErrLimit) {
+				t.Fatalf("error %v is neither corrupt nor limit", err)
+			}
+			return
+		}
+		if len(hs) > int(limit) || string(AppendHashes(nil, hs)) != string(b) {
+			t.Fatalf("%d hashes from %d bytes do not round trip", len(hs), len(b))
+		}
+	})
+}

@@ -141,3 +141,30 @@ func (d *Differ) finish(blocks *Set) {
 	d.level = -1
 	d.want = NewSet(0)
 }
+
+// AppendHashes appends hs to b as concatenated 32-byte hashes: the wire
+// form of a peer's answer to a Differ.
+func AppendHashes(b []byte, hs []Hash) []byte {
+	for i := range hs {
+		b = append(b, hs[i][:]...)
+	}
+	return b
+}
+
+// ParseHashes decodes hashes written by AppendHashes. Input that is not a
+// whole number of hashes gives a *CorruptError; more than limit hashes an
+// error wrapping ErrLimit, before anything is allocated.
+func ParseHashes(b []byte, limit int) ([]Hash, error) {
+	if len(b)%HashSize != 0 {
+		return nil, corrupt(int64(len(b)-len(b)%HashSize), fmt.Sprintf("hashes: %d bytes is not a multiple of %d", len(b), HashSize))
+	}
+	n := len(b) / HashSize
+	if n > limit {
+		return nil, fmt.Errorf("%w: %d hashes exceed limit %d", ErrLimit, n, limit)
+	}
+	hs := make([]Hash, n)
+	for i := range hs {
+		copy(hs[i][:], b[i*HashSize:])
+	}
+	return hs, nil
+}

@@ -27,8 +27,11 @@ func treeExchange(t *testing.T, local, remote *HashTree) (*Set, int, int) {
 		// Peer → driver: the hashes of those nodes.
 		answer, err := remote.AppendNodes(nil, d.Level(), want)
 		require.NoError(t, err)
-		hashes += len(answer)
-		require.NoError(t, d.Compare(answer))
+		wire := AppendHashes(nil, answer)
+		got, err := ParseHashes(wire, int(d.Want().Count()))
+		require.NoError(t, err)
+		hashes += len(wire) / HashSize
+		require.NoError(t, d.Compare(got))
 	}
 	assert.Equal(t, -1, d.Level())
 	assert.True(t, d.Want().Empty())
@@ -175,4 +178,23 @@ func TestDiffLevel(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMismatch)
 	_, err = DiffLevel(local, want, []Hash{{2}})
 	assert.ErrorIs(t, err, ErrMismatch)
+}
+
+func TestParseHashes(t *testing.T) {
+	hs := []Hash{HashBlock([]byte("a")), HashBlock([]byte("b"))}
+	b := AppendHashes([]byte{}, hs)
+	require.Len(t, b, 64)
+	got, err := ParseHashes(b, 2)
+	require.NoError(t, err)
+	assert.Equal(t, hs, got)
+	empty, err := ParseHashes(nil, 0)
+	require.NoError(t, err)
+	assert.Empty(t, empty)
+
+	_, err = ParseHashes(b, 1)
+	assert.ErrorIs(t, err, ErrLimit)
+	_, err = ParseHashes(b[:63], 2)
+	var ce *CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, int64(32), ce.Offset)
 }

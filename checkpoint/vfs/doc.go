@@ -70,7 +70,8 @@
 //
 // MemFS.CrashAt(n, kinds...) crashes the MemFS at the n-th matching
 // operation counted from the call: that operation and all later ones fail
-// with ErrCrashed. The standard loop runs a workload once on a fresh MemFS
+// with ErrCrashed (a write cut there may be torn: see CrashAt). The
+// standard loop runs a workload once on a fresh MemFS
 // to learn how many operations it makes (the difference of Ops before and
 // after it), then for every n below that runs the workload again on a fresh
 // MemFS with CrashAt(n), calls Crash, reopens the code under test on the

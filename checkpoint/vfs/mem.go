@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -116,7 +117,7 @@ func (m *MemFS) begin(kind OpKind, p, np string) error {
 	if m.crashAt >= 0 && matches(kind, m.crashKinds) {
 		if m.crashSeen == m.crashAt {
 			m.crashed = true
-			return ErrCrashed
+			return errCrashPoint
 		}
 		m.crashSeen++
 	}
@@ -133,6 +134,11 @@ func (m *MemFS) live() error {
 	}
 	return nil
 }
+
+// errCrashPoint is what begin returns for the operation that hits the
+// crash point: it is ErrCrashed to every caller but the File methods that
+// let the interrupted write reach the volatile state.
+var errCrashPoint = fmt.Errorf("%w at this operation", ErrCrashed)
 
 func pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: name, Err: err}

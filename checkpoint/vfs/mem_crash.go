@@ -12,6 +12,12 @@ import (
 // fails with ErrCrashed and crashes the MemFS, so that it and every later
 // operation fail with ErrCrashed. The test then calls Crash to get what
 // survived. A negative n removes the crash point.
+//
+// A write or truncate that hits the crash point still reaches the volatile
+// state, as a write cut by power loss may have reached the page cache:
+// Crash drops it with the rest of the volatile state, CrashRandom may keep
+// any of its pages, which models a torn write. Every other operation that
+// hits the crash point has no effect.
 func (m *MemFS) CrashAt(n int64, kinds ...OpKind) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

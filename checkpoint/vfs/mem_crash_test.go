@@ -597,3 +597,42 @@ func TestCrashAfterFullSyncKeepsEverything(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashPointTearsTheWrite checks that a write hitting the crash point
+// reaches the volatile state only: Crash drops it, CrashRandom may keep
+// any of its pages.
+func TestCrashPointTearsTheWrite(t *testing.T) {
+	A, B := strings.Repeat("A", pageSize), strings.Repeat("B", pageSize)
+	for _, tt := range []struct {
+		name  string
+		write func(f File) error
+		want  map[string]bool // CrashRandom outcomes
+	}{
+		{"WriteAt", func(f File) error { _, err := f.WriteAt([]byte(B+B), 0); return err },
+			map[string]bool{A + A: true, A + B: true, B + A: true, B + B: true}},
+		{"Write", func(f File) error { _, err := f.Write([]byte(B)); return err },
+			map[string]bool{A + A: true, A + B: true}},
+		{"Truncate", func(f File) error { return f.Truncate(pageSize) },
+			map[string]bool{A + A: true, A: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMem()
+			durablePut(t, m, ".", "f", A+A)
+			f, err := m.OpenFile("f", os.O_RDWR, 0)
+			require.NoError(t, err)
+			_, err = f.Seek(pageSize, io.SeekStart)
+			require.NoError(t, err)
+			m.CrashAt(0, OpWrite, OpTruncate)
+			assert.ErrorIs(t, tt.write(f), ErrCrashed)
+			assert.True(t, m.Crashed())
+			assert.Equal(t, map[string]string{"f": A + A}, strs(m.Crash().Snapshot()))
+			seen := map[string]bool{}
+			for seed := range uint64(64) {
+				got := strs(m.CrashRandom(seed).Snapshot())["f"]
+				assert.True(t, tt.want[got], "seed %d: unexpected content of %d bytes", seed, len(got))
+				seen[got] = true
+			}
+			assert.Equal(t, tt.want, seen)
+		})
+	}
+}

@@ -30,27 +30,36 @@ var (
 
 // start locks the MemFS and checks that the handle may be used; when kind
 // is non-zero it also counts and hooks the operation. On error the lock is
-// already released.
-func (f *memFile) start(op string, kind OpKind) error {
+// already released. torn is true, with the lock held and no error, when a
+// write or truncate hits the crash point: the caller applies it to the
+// volatile state, as power lost during a write leaves it in the page cache,
+// and then fails with crashed.
+func (f *memFile) start(op string, kind OpKind) (torn bool, err error) {
 	f.m.mu.Lock()
-	err := f.m.live()
+	err = f.m.live()
 	if err == nil && f.closed {
 		err = fs.ErrClosed
 	}
 	if err == nil && kind != 0 {
 		err = f.m.begin(kind, f.path, "")
+		if err == errCrashPoint && (kind == OpWrite || kind == OpTruncate) {
+			return true, nil
+		}
 	}
 	if err != nil {
 		f.m.mu.Unlock()
-		return pathErr(op, f.name, err)
+		return false, pathErr(op, f.name, err)
 	}
-	return nil
+	return false, nil
 }
+
+// crashed is the error of a write or truncate that hit the crash point.
+func (f *memFile) crashed(op string) error { return pathErr(op, f.name, ErrCrashed) }
 
 func (f *memFile) Name() string { return f.name }
 
 func (f *memFile) Read(p []byte) (int, error) {
-	if err := f.start("read", OpRead); err != nil {
+	if _, err := f.start("read", OpRead); err != nil {
 		return 0, err
 	}
 	defer f.m.mu.Unlock()
@@ -69,7 +78,7 @@ func (f *memFile) Read(p []byte) (int, error) {
 }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := f.start("read", OpRead); err != nil {
+	if _, err := f.start("read", OpRead); err != nil {
 		return 0, err
 	}
 	defer f.m.mu.Unlock()
@@ -104,7 +113,8 @@ func (f *memFile) readable(op string) error {
 }
 
 func (f *memFile) Write(p []byte) (int, error) {
-	if err := f.start("write", OpWrite); err != nil {
+	torn, err := f.start("write", OpWrite)
+	if err != nil {
 		return 0, err
 	}
 	defer f.m.mu.Unlock()
@@ -112,7 +122,10 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if f.append {
 		off = int64(len(f.n.data))
 	}
-	if err := f.writeAt("write", p, off); err != nil {
+	if err := f.writeAt("write", p, off); err != nil || torn {
+		if torn {
+			err = f.crashed("write")
+		}
 		return 0, err
 	}
 	f.off = off + int64(len(p))
@@ -120,19 +133,25 @@ func (f *memFile) Write(p []byte) (int, error) {
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.start("write", OpWrite); err != nil {
+	torn, err := f.start("write", OpWrite)
+	if err != nil {
 		return 0, err
 	}
 	defer f.m.mu.Unlock()
 	switch {
+	case torn && (f.append || off < 0):
+		return 0, f.crashed("write")
 	case f.append:
 		return 0, errAppendWriteAt
 	case off < 0:
 		return 0, pathErr("writeat", f.name, errNegativeOffset)
-	case len(p) == 0:
+	case len(p) == 0 && !torn:
 		return 0, nil // as os does, before looking at the access mode
 	}
-	if err := f.writeAt("write", p, off); err != nil {
+	if err := f.writeAt("write", p, off); err != nil || torn {
+		if torn {
+			err = f.crashed("write")
+		}
 		return 0, err
 	}
 	return len(p), nil
@@ -159,7 +178,7 @@ func (f *memFile) writeAt(op string, p []byte, off int64) error {
 }
 
 func (f *memFile) Seek(offset int64, whence int) (int64, error) {
-	if err := f.start("seek", 0); err != nil {
+	if _, err := f.start("seek", 0); err != nil {
 		return 0, err
 	}
 	defer f.m.mu.Unlock()
@@ -186,7 +205,7 @@ func (f *memFile) Sync() error {
 	if f.n.dir {
 		kind = OpSyncDir
 	}
-	if err := f.start("sync", kind); err != nil {
+	if _, err := f.start("sync", kind); err != nil {
 		return err
 	}
 	defer f.m.mu.Unlock()
@@ -199,22 +218,27 @@ func (f *memFile) Sync() error {
 }
 
 func (f *memFile) Truncate(size int64) error {
-	if err := f.start("truncate", OpTruncate); err != nil {
+	torn, err := f.start("truncate", OpTruncate)
+	if err != nil {
 		return err
 	}
 	defer f.m.mu.Unlock()
-	if !f.write || size < 0 {
-		return pathErr("truncate", f.name, syscall.EINVAL)
+	switch {
+	case !f.write || size < 0:
+		err = pathErr("truncate", f.name, syscall.EINVAL)
+	case f.m.room(f.n, size) != nil:
+		err = pathErr("truncate", f.name, syscall.ENOSPC)
+	default:
+		f.m.resize(f.n, size)
 	}
-	if err := f.m.room(f.n, size); err != nil {
-		return pathErr("truncate", f.name, err)
+	if torn {
+		return f.crashed("truncate")
 	}
-	f.m.resize(f.n, size)
-	return nil
+	return err
 }
 
 func (f *memFile) Stat() (fs.FileInfo, error) {
-	if err := f.start("stat", 0); err != nil {
+	if _, err := f.start("stat", 0); err != nil {
 		return nil, err
 	}
 	defer f.m.mu.Unlock()

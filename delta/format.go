@@ -197,7 +197,8 @@ type Record struct {
 	Block  int64      // first block
 	Count  int64      // blocks covered: ≥ 1; > 1 only for zero runs
 	// Pages is nil when the record is about whole blocks; otherwise it
-	// holds the pages of Block (Count is then 1) the record is about.
+	// holds the pages of Block (Count is then 1) the record is about. Like
+	// Data, it is valid until the next Next call.
 	Pages PageMask
 	// Data holds, for RecordData, the selected pages' bytes concatenated
 	// in page order (the whole block when Pages is nil); the last page of

@@ -212,8 +212,18 @@ func (m *MemFS) resize(n *node, size int64) {
 	}
 }
 
-// room fails with ENOSPC when growing n to size would pass the capacity.
+// MaxMemFileSize is the largest file a MemFS holds: writing or truncating
+// past it fails with an error matching syscall.EFBIG instead of trying to
+// allocate the memory, so that a wild offset in the code under test fails
+// cleanly.
+const MaxMemFileSize = 1 << 32
+
+// room fails with EFBIG when size passes MaxMemFileSize and with ENOSPC
+// when growing n to size would pass the capacity.
 func (m *MemFS) room(n *node, size int64) error {
+	if size > MaxMemFileSize || size < 0 {
+		return syscall.EFBIG
+	}
 	grow := size - int64(len(n.data))
 	if n.linked && grow > 0 && m.capacity >= 0 && m.used+grow > m.capacity {
 		return syscall.ENOSPC

@@ -1,7 +1,9 @@
 package vfs
 
 import (
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"syscall"
 	"testing"
@@ -190,4 +192,24 @@ func writeErr(m *MemFS, name, data string, off int64) error {
 	defer f.Close()
 	_, err = f.WriteAt([]byte(data), off)
 	return err
+}
+
+func TestMaxFileSize(t *testing.T) {
+	m := NewMem()
+	f, err := m.Create("f")
+	require.NoError(t, err)
+	defer f.Close()
+	for _, off := range []int64{MaxMemFileSize, MaxMemFileSize + 1, 1 << 62, math.MaxInt64} {
+		_, err = f.WriteAt([]byte("x"), off)
+		assert.ErrorIs(t, err, syscall.EFBIG, "offset %d", off)
+	}
+	assert.ErrorIs(t, f.Truncate(MaxMemFileSize+1), syscall.EFBIG)
+	_, err = f.Seek(math.MaxInt64-1, io.SeekStart)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("xyz"))
+	assert.ErrorIs(t, err, syscall.EFBIG)
+	assert.Equal(t, int64(0), m.Used(), "nothing was allocated")
+	got, err := m.ReadFile("f")
+	require.NoError(t, err)
+	assert.Empty(t, got)
 }

@@ -166,6 +166,9 @@ func (f *memFile) writeAt(op string, p []byte, off int64) error {
 		return nil
 	}
 	end := off + int64(len(p))
+	if off > MaxMemFileSize {
+		end = -1 // also when off+len(p) overflows
+	}
 	if err := f.m.room(f.n, end); err != nil {
 		return pathErr(op, f.name, err)
 	}
@@ -227,7 +230,7 @@ func (f *memFile) Truncate(size int64) error {
 	case !f.write || size < 0:
 		err = pathErr("truncate", f.name, syscall.EINVAL)
 	case f.m.room(f.n, size) != nil:
-		err = pathErr("truncate", f.name, syscall.ENOSPC)
+		err = pathErr("truncate", f.name, f.m.room(f.n, size))
 	default:
 		f.m.resize(f.n, size)
 	}

@@ -19,7 +19,9 @@ type persister struct {
 	blobOff      int64      // start of the region in force
 	logPos       int64      // end of the region in force: next log record
 	recs         []byte
-	exts         []int64
+
+	qmu   sync.Mutex    // guards queue
+	queue []*logRequest // waiting for the next group commit
 }
 
 // logEpoch is the activity-log view Mark reads: which extents are already
@@ -53,48 +55,103 @@ func (e *logEpoch) covers(vol int, off, n int64) bool {
 	return true
 }
 
-// maxRecordsPerSync bounds the log records one append writes (a huge Mark
-// writes several batches).
+// maxRecordsPerSync bounds the log records one request carries (a huge
+// Mark makes several).
 const maxRecordsPerSync = 4096
 
+// logRequest asks for extents of one volume to be logged in epoch log. Its
+// result fields are written by the goroutine that flushed it, under p.mu.
+type logRequest struct {
+	log   *logEpoch
+	vol   int
+	exts  []int64
+	done  bool
+	retry bool
+	err   error
+}
+
 // logExtents makes the extents of [off, off+n) that are not hot durable in
-// s's epoch before Mark goes on. It reports retry when the state changed
-// since Mark loaded s (a checkpoint started a new epoch, or a freeze).
-// A failed write or sync leaves the extents cold and logPos unmoved, so the
-// next Mark rewrites the same records; the Mark fails and its write must
-// not happen.
+// s's epoch before Mark goes on. It reports retry when a checkpoint started
+// a new epoch (or the tracker closed or failed) since Mark loaded s.
+//
+// Appends are group-committed: a Mark queues its request, then takes p.mu;
+// if an earlier holder already wrote its records it is done, else it
+// writes every queued request with one write and one sync. A failed write
+// or sync leaves the extents cold and logPos unmoved, so a later Mark
+// rewrites the same records; the Marks of that batch fail and their writes
+// must not happen.
 func (p *persister) logExtents(t *Tracker, s *trackState, vol int, off, n int64) (retry bool, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if t.state.Load() != s {
-		return true, nil
-	}
 	e := s.log
 	sh := e.extBits[vol]
 	x1 := (off + n - 1) >> sh
 	for x := off >> sh; x <= x1; {
-		p.recs, p.exts = p.recs[:0], p.exts[:0]
-		for ; x <= x1 && len(p.exts) < maxRecordsPerSync; x++ {
+		req := &logRequest{log: e, vol: vol}
+		for ; x <= x1 && len(req.exts) < maxRecordsPerSync; x++ {
 			if !e.hot[vol].has(x) {
-				p.recs = appendStateRecord(p.recs, vol, e.seq, x)
-				p.exts = append(p.exts, x)
+				req.exts = append(req.exts, x)
 			}
 		}
-		if len(p.exts) == 0 {
+		if len(req.exts) == 0 {
 			continue
 		}
-		if _, err := p.f.WriteAt(p.recs, p.logPos); err != nil {
-			return false, fmt.Errorf("delta: tracker activity log: %w", err)
+		p.qmu.Lock()
+		p.queue = append(p.queue, req)
+		p.qmu.Unlock()
+		p.mu.Lock()
+		if !req.done {
+			p.flushLocked(t)
 		}
-		if err := p.f.Sync(); err != nil {
-			return false, fmt.Errorf("delta: tracker activity log: %w", err)
-		}
-		p.logPos += int64(len(p.recs))
-		for _, x := range p.exts {
-			e.hot[vol].setRange(x, x+1)
+		retry, err := req.retry, req.err
+		p.mu.Unlock()
+		if retry || err != nil {
+			return retry, err
 		}
 	}
 	return false, nil
+}
+
+// flushLocked writes every queued request of the current epoch and syncs
+// once; requests of another epoch are told to retry. p.mu is held, so the
+// epoch cannot change meanwhile (checkpoints hold p.mu too).
+func (p *persister) flushLocked(t *Tracker) {
+	p.qmu.Lock()
+	batch := p.queue
+	p.queue = nil
+	p.qmu.Unlock()
+	cur := t.state.Load().log
+	p.recs = p.recs[:0]
+	live := batch[:0]
+	for _, r := range batch {
+		if r.log != cur {
+			r.retry, r.done = true, true
+			continue
+		}
+		for _, x := range r.exts {
+			if !cur.hot[r.vol].has(x) {
+				p.recs = appendStateRecord(p.recs, r.vol, cur.seq, x)
+			}
+		}
+		live = append(live, r)
+	}
+	var err error
+	if len(p.recs) > 0 {
+		if _, err = p.f.WriteAt(p.recs, p.logPos); err == nil {
+			err = p.f.Sync()
+		}
+		if err != nil {
+			err = fmt.Errorf("delta: tracker activity log: %w", err)
+		} else {
+			p.logPos += int64(len(p.recs))
+			for _, r := range live {
+				for _, x := range r.exts {
+					cur.hot[r.vol].setRange(x, x+1)
+				}
+			}
+		}
+	}
+	for _, r := range live {
+		r.err, r.done = err, true
+	}
 }
 
 // checkpoint makes the dirty state durable as a new superblock: the current

@@ -171,6 +171,33 @@ func BenchmarkTrackedWrite(b *testing.B) {
 		}
 		run(b, tr, func(i int) int64 { return int64(i) * int64(big.BlockSize) % big.Size })
 	})
+	// 16 writers, each write the first of its extent: appends are group
+	// committed, so concurrent first writes share a sync.
+	b.Run("persistent-new-extent-16-writers", func(b *testing.B) {
+		big := mustGeometry(b, 1<<40, 0)
+		tr, err := CreateTracker(filepath.Join(b.TempDir(), "bench.track"), []Geometry{big}, WithExtentBlocks(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tr.Close()
+		tv, err := tr.Volume(0, discardVolume{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var next atomic.Int64
+		b.SetBytes(PageSize)
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				off := next.Add(1) * int64(big.BlockSize) % big.Size
+				if _, err := tv.WriteAt(p, off); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }
 
 // BenchmarkCaptureUnderWrites: capture a wholly dirty 64 MiB volume while

@@ -90,5 +90,6 @@ func (e *RemoteError) Error() string {
 func (e *RemoteError) Unwrap() error { return e.Code.sentinel() }
 
 // Temporary reports whether retrying later may succeed (transport.IsTemporary
-// consults it): true for CodeInternal.
-func (e *RemoteError) Temporary() bool { return e.Code == CodeInternal }
+// consults it): true for CodeInternal and CodeCorrupt (a delta damaged on
+// the way is sent again by the next cycle).
+func (e *RemoteError) Temporary() bool { return e.Code == CodeInternal || e.Code == CodeCorrupt }

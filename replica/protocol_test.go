@@ -120,7 +120,7 @@ func TestRemoteErrorMapsCodes(t *testing.T) {
 	for code, want := range cases {
 		err := error(&RemoteError{Code: code, Message: "x"})
 		assert.ErrorIs(t, err, want, code.String())
-		assert.Equal(t, code == CodeInternal, transport.IsTemporary(err), code.String())
+		assert.Equal(t, code == CodeInternal || code == CodeCorrupt, transport.IsTemporary(err), code.String())
 		assert.Equal(t, code, codeOf(want), "codeOf(%v)", want)
 	}
 	var re *RemoteError

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 
@@ -193,8 +194,18 @@ func (s *session) applyDelta(ctx context.Context, m deltaStartMsg) (ackMsg, erro
 	if st := s.h.groupState(m.Group); st != Replicating && st != TestFailoverRunning {
 		return ackMsg{}, &StateError{Op: "apply delta", From: st}
 	}
-	res, err := g.Apply(ctx, transport.NewReader(ctx, s.conn))
+	in := transport.NewReader(ctx, s.conn)
+	res, err := g.Apply(ctx, in)
 	if err != nil {
+		return ackMsg{}, err
+	}
+	// The stream's end marker must follow its trailer; reading it here
+	// leaves the connection at the next message.
+	var extra [1]byte
+	if n, err := io.ReadFull(in, extra[:]); n > 0 || !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("%w: data after the delta stream's trailer", ErrProtocol)
+		}
 		return ackMsg{}, err
 	}
 	if res.Point.ID != m.New {

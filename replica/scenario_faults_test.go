@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
 	"github.com/blockrep/blockrep/transport"
 	"github.com/blockrep/blockrep/transport/memory"
@@ -148,4 +149,45 @@ func TestRevokedPrimaryIsRefused(t *testing.T) {
 	assert.Equal(t, replica.Critical, h.Level)
 	require.Len(t, h.Reasons, 1)
 	assert.Contains(t, h.Reasons[0], "retrying will not help")
+}
+
+// Invariant 5: a delta corrupted on the way is refused by the replica with
+// a typed error, changes nothing there, and the next cycle sends it all.
+func TestCorruptedDeltaIsRefused(t *testing.T) {
+	e := newEnv(t, withChunk(4096))
+	cfg, vols := groupConfig("vm1", 256<<10, 1)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	first, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+
+	fill(t, rel.Volume(0), 0, 64<<10, 6)
+	var data atomic.Int64
+	e.net.SetFaults("primary", "replica", memory.Faults{Hook: func(fi memory.FrameInfo) memory.Action {
+		if fi.Len == 4096 && data.Add(1) == 2 {
+			return memory.Corrupt
+		}
+		return memory.Deliver
+	}})
+	_, err = rel.Cycle(e.ctx)
+	require.ErrorIs(t, err, delta.ErrCorrupt)
+	var remote *replica.RemoteError
+	require.ErrorAs(t, err, &remote)
+	assert.Equal(t, replica.CodeCorrupt, remote.Code)
+	e.event()
+	pts := e.points("vm1")
+	require.Len(t, pts, 1)
+	assert.Equal(t, first.Point, pts[0].ID)
+	st := rel.Stats()
+	assert.Equal(t, int64(1), st.Errors)
+	assert.Contains(t, st.LastError, "corrupt")
+	assert.Equal(t, replica.Health{Level: replica.Normal}, rel.Health(), "damage in transit is retried, not fatal")
+
+	e.net.SetFaults("primary", "replica", memory.Faults{})
+	res, err := rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	assert.Equal(t, int64(16), res.Blocks)
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -510,5 +511,49 @@ func TestExtentSizeChangeAcrossOpen(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int64{4, 5, 6, 7, 13}, members(dirtySets(t, tr3)[0]))
 	require.NoError(t, tr3.Close())
+	require.NoError(t, tr2.Close())
+}
+
+// TestGroupCommitConcurrentFirstWrites: many goroutines make first writes
+// to distinct extents at once, one log write failing on the way; every Mark
+// that returned nil must be in the state after a crash.
+func TestGroupCommitConcurrentFirstWrites(t *testing.T) {
+	geoms := []Geometry{mustGeometry(t, 64<<20, 4<<10)}
+	file := newCrashFile(nil)
+	tr, err := CreateTrackerFile(file, geoms, WithExtentBlocks(1))
+	require.NoError(t, err)
+	defer tr.Close()
+	file.mu.Lock()
+	file.failAt, file.failOnly = file.ops+7, true
+	file.mu.Unlock()
+	const workers, each = 8, 50
+	ok := make([][]int64, workers)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				b := int64(w*each + i)
+				if err := tr.Mark(0, b*4096, 1); err != nil {
+					if !errors.Is(err, errInjected) {
+						t.Error(err)
+					}
+					failed.Add(1)
+					continue
+				}
+				ok[w] = append(ok[w], b)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Positive(t, failed.Load(), "the injected failure reached some Mark")
+	tr2, err := OpenTrackerFile(newCrashFile(file.crashImage(rand.New(rand.NewPCG(9, 9)))), geoms)
+	require.NoError(t, err)
+	got := dirtySets(t, tr2)[0]
+	for w := range workers {
+		for _, b := range ok[w] {
+			require.True(t, got.Contains(b), "block %d marked but not durable", b)
+		}
+	}
 	require.NoError(t, tr2.Close())
 }

@@ -269,7 +269,7 @@ func (t *Tracker) Pending() DirtyStats {
 	g := t.state.Load().gen
 	var st DirtyStats
 	for vol := range t.geoms {
-		_, s := g.blocks(t.geoms[vol], t.vols[vol], vol)
+		s := g.count(t.geoms[vol], t.vols[vol], vol, nil)
 		st.Blocks += s.Blocks
 		st.Pages += s.Pages
 		st.Bytes += s.Bytes
@@ -280,13 +280,27 @@ func (t *Tracker) Pending() DirtyStats {
 // blocks derives the dirty block set of volume vol and its counts.
 func (g *generation) blocks(geom Geometry, tv trackedVol, vol int) (*Set, DirtyStats) {
 	set := NewSet(geom.Blocks())
+	st := g.count(geom, tv, vol, set)
+	return set, st
+}
+
+// count counts the dirty blocks and pages of volume vol, adding the blocks
+// to set unless it is nil.
+func (g *generation) count(geom Geometry, tv trackedVol, vol int, set *Set) DirtyStats {
 	var st DirtyStats
+	last := int64(-1)
 	g.pages[vol].forEachWord(func(wi int64, w uint64) {
 		st.Pages += int64(bits.OnesCount64(w))
 		for w != 0 {
 			page := wi<<6 + int64(bits.TrailingZeros64(w))
 			b := page >> tv.ppbBits
-			set.Add(b)
+			if b != last { // words come in ascending order
+				st.Blocks++
+				last = b
+				if set != nil {
+					set.Add(b)
+				}
+			}
 			// Skip the rest of this block's pages in w.
 			next := (b+1)<<tv.ppbBits - wi<<6
 			if next >= 64 {
@@ -296,12 +310,11 @@ func (g *generation) blocks(geom Geometry, tv trackedVol, vol int) (*Set, DirtyS
 			}
 		}
 	})
-	st.Blocks = set.Count()
 	st.Bytes = st.Pages * PageSize
 	if tail := geom.Size % PageSize; tail != 0 && g.pages[vol].has(tv.pages-1) {
 		st.Bytes -= PageSize - tail
 	}
-	return set, st
+	return st
 }
 
 // blockDirty reports whether any page of block is set.

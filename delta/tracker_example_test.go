@@ -63,6 +63,12 @@ func ExampleOpenTracker() {
 	// tracking lost: resynchronize
 }
 
+// exampleDisk is a volume in memory.
+type exampleDisk []byte
+
+func (d exampleDisk) ReadAt(p []byte, off int64) (int, error)  { return copy(p, d[off:]), nil }
+func (d exampleDisk) WriteAt(p []byte, off int64) (int, error) { return copy(d[off:], p), nil }
+
 // ExampleTracker_BeginWrite tracks the writes of a host's own write path
 // (an NBD server, a hypervisor's block layer) without wrapping the volume.
 func ExampleTracker_BeginWrite() {
@@ -72,7 +78,7 @@ func ExampleTracker_BeginWrite() {
 		panic(err)
 	}
 	defer tracker.Close()
-	disk := make(buffer, geom.Size)
+	disk := make(exampleDisk, geom.Size)
 	tracker.Attach(0, disk) // where copy-before-write reads old content
 
 	write := func(p []byte, off int64) error {

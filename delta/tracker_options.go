@@ -70,8 +70,10 @@ func WithCaptureMemory(n int64) TrackerOption {
 }
 
 // WithSpillDir names the directory for the copy-before-write spill file.
-// Default (or ""): os.TempDir(). The file is created only when memory runs
-// out and is removed when its Frozen ends.
+// Default (or ""): os.TempDir(). The file (mode 0600, named
+// blockrep-cbw-*) is created only when memory runs out and is removed when
+// its Frozen ends; a process that dies leaves it behind. It holds volume
+// data: pick a directory no other user can read.
 func WithSpillDir(dir string) TrackerOption {
 	return func(o *trackerOptions) error {
 		o.spillDir = dir

@@ -12,9 +12,9 @@ import (
 	"github.com/blockrep/blockrep/transport"
 )
 
-// Retry defaults: after a failed cycle the next attempt waits 1, 2, 4 and
-// 8 minutes, then DefaultRetryInterval between attempts.
-var DefaultBackoff = []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute}
+// defaultBackoff is the wait before each retry after 1, 2, 3 and 4
+// consecutive failures; DefaultRetryInterval follows.
+var defaultBackoff = [...]time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute}
 
 // DefaultRetryInterval is the wait between attempts once the back-off
 // steps are used up, when PrimaryConfig.RetryInterval is zero.
@@ -37,7 +37,7 @@ type PrimaryConfig struct {
 	Rand io.Reader
 
 	// Backoff is the wait before each retry after consecutive failures
-	// (nil means DefaultBackoff); RetryInterval (0 means
+	// (nil means 1, 2, 4 and 8 minutes); RetryInterval (0 means
 	// DefaultRetryInterval) is the wait once the steps are used up.
 	Backoff       []time.Duration
 	RetryInterval time.Duration
@@ -104,7 +104,7 @@ func NewPrimaryHost(cfg PrimaryConfig) (*PrimaryHost, error) {
 		cfg.Clock = RealClock{}
 	}
 	if cfg.Backoff == nil {
-		cfg.Backoff = DefaultBackoff
+		cfg.Backoff = defaultBackoff[:]
 	}
 	cfg.Backoff = slices.Clone(cfg.Backoff)
 	if cfg.RetryInterval == 0 {

@@ -156,9 +156,14 @@ func (t *Tracker) Mark(vol int, off, n int64) error {
 	if uint(vol) >= uint(len(t.geoms)) || off < 0 || n <= 0 || off > t.geoms[vol].Size-n {
 		return t.checkRange(vol, off, n)
 	}
+	return t.markFrom(t.state.Load(), vol, off, n)
+}
+
+// markFrom is Mark after the range check, starting from state s as loaded
+// by the caller (tests hand it a state that a Freeze has since replaced).
+func (t *Tracker) markFrom(s *trackState, vol int, off, n int64) error {
 	p0, p1 := off>>pageShift, (off+n-1)>>pageShift+1
 	for {
-		s := t.state.Load()
 		if s.err != nil {
 			return s.err
 		}
@@ -168,6 +173,7 @@ func (t *Tracker) Mark(vol int, off, n int64) error {
 				return err
 			}
 			if retry {
+				s = t.state.Load()
 				continue
 			}
 		}
@@ -176,9 +182,11 @@ func (t *Tracker) Mark(vol int, off, n int64) error {
 		} else {
 			bm.setRange(p0, p1)
 		}
-		if t.state.Load() == s {
+		cur := t.state.Load()
+		if cur == s {
 			return nil
 		}
+		s = cur
 	}
 }
 

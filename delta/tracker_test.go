@@ -487,3 +487,43 @@ loop:
 		}
 	}
 }
+
+// TestMarkRacingFreeze replays the race Mark's re-check exists for: a Mark
+// that loaded the state just before a Freeze swapped it must end up in the
+// new generation too, or the page would be lost once the Frozen commits.
+func TestMarkRacingFreeze(t *testing.T) {
+	g := mustGeometry(t, 1<<20, 0)
+	ctx := context.Background()
+	for _, persistent := range []bool{false, true} {
+		var tr *Tracker
+		var err error
+		if persistent {
+			tr, err = CreateTrackerFile(newCrashFile(nil), []Geometry{g})
+		} else {
+			tr, err = NewTracker([]Geometry{g})
+		}
+		require.NoError(t, err)
+		stale := tr.state.Load() // the Mark loads the state…
+		f, err := tr.Freeze(ctx) // …a Freeze swaps it…
+		require.NoError(t, err)
+		require.NoError(t, tr.markFrom(stale, 0, 3*PageSize, 1)) // …the Mark goes on.
+		require.NoError(t, f.Commit(ctx))
+		d, err := tr.Dirty(0)
+		require.NoError(t, err)
+		assert.Equal(t, []int64{0}, members(d), "persistent %v", persistent)
+		m, err := tr.DirtyPages(0, 0, nil)
+		require.NoError(t, err)
+		assert.Equal(t, []int{3}, pageList(m, 16))
+
+		// The same across a commit's new log epoch.
+		if persistent {
+			f, err = tr.Freeze(ctx)
+			require.NoError(t, err)
+			stale = tr.state.Load()
+			require.NoError(t, f.Commit(ctx)) // swaps the epoch
+			require.NoError(t, tr.markFrom(stale, 0, 5*65536, 1))
+			assert.True(t, tr.state.Load().log.covers(0, 5*65536, 1), "the extent is logged in the new epoch")
+		}
+		require.NoError(t, tr.Close())
+	}
+}

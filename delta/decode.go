@@ -151,6 +151,9 @@ func (d *Decoder) fail(err error) {
 		putZstdDecoder(d.zd)
 		d.zd = nil
 	}
+	// The last record's Data lived until this call: recycle its buffers.
+	putBuf(d.out)
+	putBuf(d.raw.payload)
 	d.out, d.raw.payload = nil, nil
 }
 

@@ -91,7 +91,7 @@ func (r *Relationship) finish(initial bool, res CycleResult, err error) {
 	case err == nil:
 		r.stats.success(r.clock.Now(), res.StreamBytes, res.Latency)
 	default:
-		r.stats.failure(err, !transport.IsTemporary(err) && !errors.Is(err, context.Canceled))
+		r.stats.failure(err, isFatal(err))
 	}
 	r.mu.Unlock()
 	if err != nil {
@@ -104,10 +104,37 @@ func (r *Relationship) finish(initial bool, res CycleResult, err error) {
 	}
 }
 
+// isFatal reports whether retrying err cannot help until someone acts: the
+// replica refused the primary for good (authorization, versions, a group it
+// does not have, volumes that differ), or it is at a point this primary
+// never sent. Everything else — a lost connection, a timeout, a full disk
+// on the replica, a quiesce hook that failed — is retried.
+func isFatal(err error) bool {
+	var remote *RemoteError
+	if errors.As(err, &remote) {
+		return !remote.Temporary()
+	}
+	for _, target := range []error{transport.ErrUnauthenticated, transport.ErrUnauthorized, ErrProtocol, ErrVersion, ErrUnknownGroup, errUnknownReplicaPoint} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
 // transfer runs one freeze-send-acknowledge round. full selects an initial
 // replication (every non-zero block, from no base).
-func (r *Relationship) transfer(ctx context.Context, full bool) (CycleResult, error) {
-	var res CycleResult
+func (r *Relationship) transfer(ctx context.Context, full bool) (res CycleResult, err error) {
+	if d := r.host.cfg.CycleTimeout; d > 0 {
+		var stop func()
+		ctx, stop = r.withTimeout(ctx, d)
+		defer func() {
+			if err != nil && context.Cause(ctx) == ErrCycleTimeout {
+				err = fmt.Errorf("%w after %s: %w", ErrCycleTimeout, d, err)
+			}
+			stop()
+		}()
+	}
 	if full {
 		if err := r.markNonZero(ctx); err != nil {
 			return res, err
@@ -141,6 +168,28 @@ func (r *Relationship) transfer(ctx context.Context, full bool) (CycleResult, er
 		frozen.Restore()
 	}
 	return res, nil
+}
+
+// withTimeout returns ctx cancelled with cause ErrCycleTimeout once d has
+// passed on the host's clock. stop releases the timer and its goroutine.
+func (r *Relationship) withTimeout(ctx context.Context, d time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := r.clock.NewTimer(d)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-t.C():
+			cancel(ErrCycleTimeout)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		t.Stop()
+		close(done)
+		<-exited
+		cancel(nil)
+	}
 }
 
 // appDue reports whether the next freeze should be app-consistent.

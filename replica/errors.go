@@ -47,6 +47,11 @@ var (
 	// they are already running.
 	ErrRunning = errors.New("replica: already running")
 
+	// ErrCycleTimeout is returned by a cycle or initial replication that
+	// did not finish within PrimaryConfig.CycleTimeout; its frozen blocks
+	// were restored and it is retried like a lost connection.
+	ErrCycleTimeout = errors.New("replica: cycle timed out")
+
 	// ErrRemoteInternal is wrapped by a *RemoteError whose code is
 	// CodeInternal: the replica failed for a reason of its own (a full
 	// disk). It is temporary.

@@ -82,7 +82,10 @@ type envConfig struct {
 	chunk   int
 	retry   time.Duration
 	wrap    func(checkpoint.Store) checkpoint.Store
+	timeout time.Duration
 }
+
+func withCycleTimeout(d time.Duration) envOption { return func(c *envConfig) { c.timeout = d } }
 
 func withStoreWrapper(f func(checkpoint.Store) checkpoint.Store) envOption {
 	return func(c *envConfig) { c.wrap = f }
@@ -138,6 +141,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Rand:          &countingReader{},
 		ChunkSize:     cfg.chunk,
 		RetryInterval: cfg.retry,
+		CycleTimeout:  cfg.timeout,
 		OnCycle:       func(ev replica.CycleEvent) { e.events <- ev },
 	})
 	require.NoError(t, err)

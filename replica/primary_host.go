@@ -42,6 +42,13 @@ type PrimaryConfig struct {
 	Backoff       []time.Duration
 	RetryInterval time.Duration
 
+	// CycleTimeout, when positive, bounds a cycle or initial replication
+	// on the host's clock, from the freeze to the acknowledgement: a replica
+	// that stops answering fails the cycle with ErrCycleTimeout instead of
+	// holding it forever. Zero means no bound (a transport with keepalives
+	// notices dead peers by itself).
+	CycleTimeout time.Duration
+
 	// ChunkSize is the frame size deltas are cut into (0 means
 	// transport.DefaultChunkSize).
 	ChunkSize int
@@ -67,6 +74,8 @@ func (c *PrimaryConfig) Validate() error {
 	switch {
 	case c.Transport == nil:
 		return fmt.Errorf("%w: PrimaryConfig.Transport is nil", ErrInvalidConfig)
+	case c.CycleTimeout < 0:
+		return fmt.Errorf("%w: PrimaryConfig.CycleTimeout %s is negative", ErrInvalidConfig, c.CycleTimeout)
 	case c.RetryInterval < 0:
 		return fmt.Errorf("%w: PrimaryConfig.RetryInterval %s is negative", ErrInvalidConfig, c.RetryInterval)
 	case c.ChunkSize < 0 || c.ChunkSize > transport.MaxFrameSize:

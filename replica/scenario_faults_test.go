@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
@@ -190,4 +191,43 @@ func TestCorruptedDeltaIsRefused(t *testing.T) {
 	e.event()
 	assert.Equal(t, int64(16), res.Blocks)
 	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
+}
+
+// A replica that stops answering does not hold a cycle forever: after
+// CycleTimeout on the host's clock the cycle fails, its blocks are dirty
+// again, and it is retried like a lost connection.
+func TestSilentReplicaTimesOut(t *testing.T) {
+	e := newEnv(t, withCycleTimeout(10*time.Minute))
+	cfg, vols := groupConfig("vm1", 64<<10, 1)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	e.waitTimers(0)
+
+	fill(t, rel.Volume(0), 8192, 3000, 8)
+	e.net.SetFaults("replica", "primary", memory.Faults{Hook: func(memory.FrameInfo) memory.Action { return memory.Drop }})
+	done := make(chan error, 1)
+	go func() {
+		_, err := rel.Cycle(e.ctx)
+		done <- err
+	}()
+	e.waitTimers(1)
+	assert.Equal(t, []time.Time{epoch.Add(10 * time.Minute)}, e.clk.Deadlines())
+	e.clk.Advance(10 * time.Minute)
+	err = <-done
+	require.ErrorIs(t, err, replica.ErrCycleTimeout)
+	e.event()
+	st := rel.Stats()
+	assert.Equal(t, int64(1), st.Errors)
+	assert.Equal(t, int64(4096), st.PendingBytes)
+	assert.Equal(t, replica.Normal, rel.Health().Level, "a timeout is retried, not fatal")
+
+	e.net.SetFaults("replica", "primary", memory.Faults{})
+	res, err := rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
+	e.waitTimers(0)
 }

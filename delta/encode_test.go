@@ -82,8 +82,11 @@ func randomSource(rng *rand.Rand, maxBytes int64) (*memSource, [][]byte) {
 }
 
 func TestRoundTripRandom(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
+	seed := int64(*streamSeedFlag)
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	t.Logf("seed %d (rerun with -delta.streamseed=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 	for i := range roundTripRuns {
 		src, olds := randomSource(rng, roundTripBytes)

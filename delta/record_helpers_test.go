@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zeebo/blake3"
 )
+
+var streamSeedFlag = flag.Uint64("delta.streamseed", 0, "seed for the randomized delta stream tests (0: a new one each run, logged)")
 
 // memSource is a test Source over in-memory volumes with optional page
 // masks per block.

@@ -3,12 +3,12 @@ package checkpoint
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"runtime"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -34,16 +34,17 @@ const readBuffer = 1 << 20
 //     trailer — while copying it to staging/ (not synced: recovery never
 //     reads it), then check its header against the group; nothing has
 //     changed for a bad stream;
-//  2. write intent.json (atomic, durable): from here a crash rolls back;
-//  3. create the undo log, sync it and its directory;
-//  4. per batch of records from the staged copy: append the old content of
+//  2. create the undo log, its header naming the new point, and sync it and
+//     its directory: from here a crash rolls back (the log is the intent);
+//  3. per batch of records from the staged copy: append the old content of
 //     every block or page they overwrite to the undo log, fsync it once,
 //     publish the batch to readers, then write the new data (the undo is
 //     always durable before the data it protects is overwritten);
-//  5. fsync the volumes, write the new hash file (synced);
-//  6. commit the manifest (temp, fsync, rename, fsync dir): the new point
+//  4. fsync the volumes, write the new hash file (synced);
+//  5. commit the manifest (temp, fsync, rename, fsync dir): the new point
 //     exists; the undo log now belongs to the previous point;
-//  7. remove the intent and the staging file, then prune.
+//  6. remove the staging file and files the commit stopped naming, then
+//     prune what needs a merge.
 func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) {
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -64,15 +65,17 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 	if err != nil || done {
 		return res, err
 	}
-	pt, err := g.applyVerified(ctx, staged, size, h)
+	pt, pruned, err := g.applyVerified(ctx, staged, size, h)
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	res = ApplyResult{Point: pt}
-	if res.Pruned, err = g.pruneLocked(ctx); err != nil {
+	res = ApplyResult{Point: pt, Pruned: pruned}
+	more, err := g.pruneLocked(ctx)
+	if err != nil {
 		// The point is committed; a failed prune only keeps more points.
 		g.log.Warn("prune after apply failed", "err", err)
 	}
+	res.Pruned = append(res.Pruned, more...)
 	return res, nil
 }
 
@@ -192,7 +195,7 @@ func matchVolumes(h *delta.Header, spec GroupSpec) error {
 	return nil
 }
 
-// applyRun is the state of one apply after its intent is durable.
+// applyRun is the state of one apply after its undo log is durable.
 type applyRun struct {
 	g        *dirGroup
 	uw       *undoWriter
@@ -210,41 +213,33 @@ type hashChange struct {
 	h     delta.Hash
 }
 
-func (g *dirGroup) applyVerified(ctx context.Context, staged vfs.File, size int64, h *delta.Header) (Point, error) {
+func (g *dirGroup) applyVerified(ctx context.Context, staged vfs.File, size int64, h *delta.Header) (Point, []delta.PointID, error) {
 	g.mu.RLock()
 	old := g.man
 	g.mu.RUnlock()
 	m := old.clone()
 	undoName := m.newFile("undo/", ".undo")
 	hashName := m.newFile("hashes-", ".bin")
-	in := &intent{Op: opApply, Base: h.Base, New: h.New, Undo: undoName, Hashes: hashName}
-	ib, err := json.Marshal(in)
+	run, err := g.startUndo(undoName, undoIDs{base: h.Base, new: h.New})
 	if err != nil {
-		return Point{}, err
+		removeIfExists(g.fsys, g.path(undoName))
+		return Point{}, nil, fmt.Errorf("checkpoint: apply: create undo log: %w", err)
 	}
-	if err := writeFileAtomic(g.fsys, g.dir, intentName, ib); err != nil {
-		removeIfExists(g.fsys, g.path(intentName))
-		return Point{}, fmt.Errorf("checkpoint: apply: write intent: %w", err)
-	}
-	run, err := g.startUndo(undoName)
+	pt, pruned, err := run.apply(ctx, staged, size, h, m, hashName)
 	if err != nil {
-		return Point{}, g.abortApply(nil, in, fmt.Errorf("checkpoint: apply: create undo log: %w", err))
+		return Point{}, nil, g.abortApply(run, hashName, err)
 	}
-	pt, err := run.apply(ctx, staged, size, h, m, hashName)
-	if err != nil {
-		return Point{}, g.abortApply(run, in, err)
-	}
-	return pt, nil
+	return pt, pruned, nil
 }
 
 // startUndo creates the undo log durably — file and directory entry — so
 // that recovery finds it if any block was overwritten.
-func (g *dirGroup) startUndo(name string) (*applyRun, error) {
+func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 	f, err := g.fsys.Create(g.path(name))
 	if err != nil {
 		return nil, err
 	}
-	uw, err := newUndoWriter(f, g.man.Spec.BlockSize, len(g.geoms))
+	uw, err := newUndoWriter(f, g.man.Spec.BlockSize, len(g.geoms), ids)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -272,11 +267,11 @@ func (g *dirGroup) startUndo(name string) (*applyRun, error) {
 	return run, nil
 }
 
-func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest, hashName string) (Point, error) {
+func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest, hashName string) (Point, []delta.PointID, error) {
 	g := run.g
 	dec, err := delta.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(staged, 0, size), readBuffer), g.decoderOptions()...)
 	if err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	defer dec.Close()
 	// Decoding the next batch (CPU: checksums, decompression) overlaps
@@ -285,27 +280,27 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	defer rd.stop()
 	for b := range rd.full {
 		if err := run.applyBatch(b.recs); err != nil {
-			return Point{}, err
+			return Point{}, nil, err
 		}
 		rd.free <- b
 	}
 	if err := rd.err(); err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	// The new data is durable before the manifest says it exists.
 	if err := g.syncVolumes(); err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	lists := g.hashes
 	hb, err := encodeHashes(lists)
 	if err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	if err := writeSynced(g.fsys, g.path(hashName), hb); err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	if _, err := run.uw.flush(); err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	pt := Point{
 		ID: h.New, Base: h.Base, Time: h.Time, Applied: g.s.opts.now().UTC(),
@@ -316,6 +311,12 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 		prev.Undo, prev.UndoSize, prev.UndoRecords = run.log.name, run.uw.size, run.uw.ix.records
 	}
 	m.Points = append(m.Points, pointState{Point: pt})
+	// Points retention drops from the old end of the chain go in the same
+	// commit (dropping the oldest needs no merge): with the default
+	// latest-only retention an apply costs one manifest commit.
+	dropped := g.oldestPrunable(m)
+	m.Points = m.Points[len(dropped):]
+	logKept := prev != nil && !slices.ContainsFunc(dropped, func(d pointState) bool { return d.ID == prev.ID })
 	oldHashes := m.Hashes
 	m.Hashes = hashName
 	if len(h.Meta) > 0 {
@@ -324,24 +325,51 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	run.log.size, run.log.records = run.uw.size, run.uw.ix.records
 	err = g.commit(m, func() {
 		g.inflight = nil
-		if prev != nil {
+		for _, d := range dropped {
+			g.dropLog(d.Undo)
+		}
+		if logKept {
 			g.logs[run.log.name] = run.log
 			g.indexed.Add(run.log.records)
 		}
 	})
 	if err != nil {
-		return Point{}, err
+		return Point{}, nil, err
 	}
 	// Committed: what follows is clean-up that a reopen would also do.
-	if prev == nil {
-		// The first point has no older point to return to.
+	if !logKept {
+		// No older point is left to return to.
 		run.log.f.Close()
 		removeIfExists(g.fsys, g.path(run.log.name))
 	}
-	removeIfExists(g.fsys, g.path(intentName))
+	var ids []delta.PointID
+	for _, d := range dropped {
+		if d.Undo != run.log.name {
+			removeIfExists(g.fsys, g.path(d.Undo))
+		}
+		ids = append(ids, d.ID)
+	}
 	removeIfExists(g.fsys, g.path(oldHashes))
-	g.log.Info("applied", "point", pt.ID, "blocks", pt.ChangedBlocks(), "bytes", size)
-	return pt, nil
+	g.log.Info("applied", "point", pt.ID, "blocks", pt.ChangedBlocks(), "bytes", size, "pruned", len(ids))
+	return pt, ids, nil
+}
+
+// oldestPrunable returns the longest run of points from the old end of
+// m's chain, short of the latest, that retention does not keep and nothing
+// holds.
+func (g *dirGroup) oldestPrunable(m *manifest) []pointState {
+	pts := make([]Point, len(m.Points))
+	for i, p := range m.Points {
+		pts[i] = p.Point
+	}
+	keep := m.Retention.keep(pts)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := 0
+	for n < len(pts)-1 && !keep[n] && !m.pinned(pts[n].ID) && g.refs[pts[n].ID] == 0 {
+		n++
+	}
+	return append([]pointState(nil), m.Points[:n]...)
 }
 
 // recBatch is a batch of records copied out of the decoder.
@@ -615,9 +643,9 @@ func (run *applyRun) rehash() error {
 
 // abortApply returns the live volumes to the committed point after a
 // failed apply: write the published undo entries back, sync, drop the
-// in-progress log and the intent. If that fails too, the group is failed
-// and a reopen finishes the job from the durable intent and undo log.
-func (g *dirGroup) abortApply(run *applyRun, in *intent, cause error) error {
+// in-progress log. If that fails too, the group is failed and a reopen
+// finishes the job from the durable undo log.
+func (g *dirGroup) abortApply(run *applyRun, hashName string, cause error) error {
 	if errors.Is(cause, ErrFailed) {
 		// The manifest was renamed in but not made durable: whether the
 		// point exists is for the reopen to find out, from the disk.
@@ -627,30 +655,34 @@ func (g *dirGroup) abortApply(run *applyRun, in *intent, cause error) error {
 		// Nothing more can be written; the reopen recovers.
 		return g.fail(cause)
 	}
-	if run != nil {
-		g.mu.RLock()
-		ix := run.uw.ix
-		g.mu.RUnlock()
-		err := g.writeBack(run.uw.f, ix)
-		if err == nil {
-			err = g.syncVolumes()
-		}
-		if err != nil {
-			g.fail(err)
-			return fmt.Errorf("%w (and restoring failed: %w)", cause, err)
-		}
-		for i := len(run.hashUndo) - 1; i >= 0; i-- {
-			c := run.hashUndo[i]
-			g.hashes[c.vol].Set(c.block, c.h)
-		}
-		g.mu.Lock()
-		g.inflight = nil
-		g.mu.Unlock()
-		run.uw.f.Close()
-		removeIfExists(g.fsys, g.path(run.log.name))
+	g.mu.RLock()
+	ix := run.uw.ix
+	g.mu.RUnlock()
+	err := g.writeBack(run.uw.f, ix)
+	if err == nil {
+		err = g.syncVolumes()
 	}
-	removeIfExists(g.fsys, g.path(in.Hashes))
-	if err := removeIfExists(g.fsys, g.path(intentName)); err != nil {
+	if err != nil {
+		g.fail(err)
+		return fmt.Errorf("%w (and restoring failed: %w)", cause, err)
+	}
+	for i := len(run.hashUndo) - 1; i >= 0; i-- {
+		c := run.hashUndo[i]
+		g.hashes[c.vol].Set(c.block, c.h)
+	}
+	g.mu.Lock()
+	g.inflight = nil
+	g.mu.Unlock()
+	run.uw.f.Close()
+	// The volumes are back and synced: the log is no longer needed, and its
+	// removal must be durable before another apply changes the volumes, or
+	// a reopen after a later crash would write this stale log back.
+	removeIfExists(g.fsys, g.path(hashName))
+	err = removeIfExists(g.fsys, g.path(run.log.name))
+	if err == nil {
+		err = g.fsys.SyncDir(g.path(path.Dir(run.log.name)))
+	}
+	if err != nil {
 		g.fail(err)
 	}
 	return cause

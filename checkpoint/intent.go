@@ -7,10 +7,10 @@ import (
 	"github.com/blockrep/blockrep/delta"
 )
 
-// intentName is written (atomically, durably) before an apply or rollback
-// changes a live volume and removed after its manifest commit. On open, an
-// intent whose operation did not commit is rolled back (apply) or finished
-// (rollback).
+// intentName is written (atomically, durably) before a rollback changes a
+// live volume and removed after its manifest commit; on open, the rollback
+// it names is finished. (An apply needs no intent: its undo log's header
+// names the point it applies.)
 const intentName = "intent.json"
 
 const maxIntentSize = 64 << 10
@@ -21,15 +21,11 @@ const (
 )
 
 type intent struct {
-	Op     string        `json:"op"`
-	Base   delta.PointID `json:"base"`             // apply: the latest point when it started
-	New    delta.PointID `json:"new"`              // apply: the point being added
-	Undo   string        `json:"undo,omitempty"`   // apply: its undo log
-	Hashes string        `json:"hashes,omitempty"` // apply: its hash file
-	Target delta.PointID `json:"target"`           // rollback: the point to return to
+	Op     string        `json:"op"`     // opRollback
+	Target delta.PointID `json:"target"` // the point to return to
 }
 
-func decodeIntent(b []byte, next uint64) (*intent, error) {
+func decodeIntent(b []byte) (*intent, error) {
 	if len(b) > maxIntentSize {
 		return nil, fmt.Errorf("%d bytes exceeds limit %d", len(b), maxIntentSize)
 	}
@@ -37,25 +33,11 @@ func decodeIntent(b []byte, next uint64) (*intent, error) {
 	if err := json.Unmarshal(b, &in); err != nil {
 		return nil, err
 	}
-	switch in.Op {
-	case opApply:
-		// The intent's file numbers were drawn from a manifest that was
-		// never committed, so they may be one or two past next.
-		if err := checkFileName(in.Undo, "undo/", ".undo", next+2); err != nil {
-			return nil, err
-		}
-		if err := checkFileName(in.Hashes, "hashes-", ".bin", next+2); err != nil {
-			return nil, err
-		}
-		if in.New.IsZero() {
-			return nil, fmt.Errorf("apply intent without a new point")
-		}
-	case opRollback:
-		if in.Target.IsZero() {
-			return nil, fmt.Errorf("rollback intent without a target")
-		}
-	default:
+	if in.Op != opRollback {
 		return nil, fmt.Errorf("unknown operation %q", in.Op)
+	}
+	if in.Target.IsZero() {
+		return nil, fmt.Errorf("rollback intent without a target")
 	}
 	return &in, nil
 }

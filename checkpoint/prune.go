@@ -133,7 +133,7 @@ func (g *dirGroup) mergeLogs(ctx context.Context, name string, a, b *undoLog) (*
 		f.Close()
 		return nil, err
 	}
-	uw, err := newUndoWriter(f, g.man.Spec.BlockSize, len(g.geoms))
+	uw, err := newUndoWriter(f, g.man.Spec.BlockSize, len(g.geoms), undoIDs{})
 	if err != nil {
 		return fail(err)
 	}

@@ -6,21 +6,31 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 
 	"github.com/blockrep/blockrep/delta"
 )
 
-// recover finishes what a crash interrupted, as the intent file says.
+// recover finishes what a crash interrupted.
 //
-//   - apply, new point not committed: the live volumes may hold some new
-//     blocks; every one of them has its old content in the undo log, made
-//     durable before the block was written. Writing the log back returns
-//     the volumes to the committed latest point. A torn tail of the log is
-//     harmless: its blocks were never overwritten.
-//   - apply, committed: only the clean-up (intent, staging) remains.
-//   - rollback: rolling back is idempotent (the undo logs are unchanged
-//     until the manifest commit), so it is simply done again.
+//   - An undo log that no manifest names and whose header's base is the
+//     latest point belongs to an apply that did not commit. The live
+//     volumes may hold some of its new blocks; every one of them has its
+//     old content in that log, made durable before the block was written.
+//     Writing the log back returns the volumes to the committed latest
+//     point. A torn tail of the log is harmless: its blocks were never
+//     overwritten. (A stale log of the latest point left by a rollback
+//     whose clean-up was lost holds the latest point's content too, so
+//     writing it back changes nothing.)
+//   - A rollback intent means a rollback did not commit. Rolling back is
+//     idempotent (the undo logs are unchanged until the manifest commit),
+//     so it is simply done again.
+//
+// Everything else the manifest does not name is garbage, removed later.
 func (g *dirGroup) recover(ctx context.Context) error {
+	if err := g.undoInterrupted(); err != nil {
+		return err
+	}
 	b, err := readFileLimited(g.fsys, g.path(intentName), maxIntentSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -28,65 +38,100 @@ func (g *dirGroup) recover(ctx context.Context) error {
 	if err != nil {
 		return damaged(g.id, intentName, "unreadable", err)
 	}
-	in, err := decodeIntent(b, g.man.NextFile)
+	in, err := decodeIntent(b)
 	if err != nil {
 		return damaged(g.id, intentName, "malformed", err)
 	}
 	g.recovered.Op = in.Op
-	switch in.Op {
-	case opApply:
-		if g.man.index(in.New) >= 0 {
-			g.recovered.Outcome = "completed"
-			break
-		}
-		if err := g.undoInterrupted(in); err != nil {
+	i := g.man.index(in.Target)
+	if i < 0 {
+		return damaged(g.id, intentName, fmt.Sprintf("rollback target %s not in the chain", in.Target), nil)
+	}
+	if i != len(g.man.Points)-1 {
+		if err := g.rollbackLocked(ctx, i); err != nil {
 			return err
 		}
-		g.recovered.Outcome = "rolled back"
-		g.log.Warn("rolled back an interrupted apply", "point", in.New)
-	case opRollback:
-		if g.man.index(in.Target) < 0 {
-			return damaged(g.id, intentName, fmt.Sprintf("rollback target %s not in the chain", in.Target), nil)
-		}
-		if l := g.man.latest(); l.ID != in.Target {
-			if err := g.rollbackLocked(ctx, g.man.index(in.Target)); err != nil {
-				return err
-			}
-		}
-		g.recovered.Outcome = "completed"
-		g.log.Warn("completed an interrupted rollback", "point", in.Target)
 	}
+	g.recovered.Outcome = "completed"
+	g.log.Warn("completed an interrupted rollback", "point", in.Target)
 	if err := removeIfExists(g.fsys, g.path(intentName)); err != nil {
 		return err
 	}
 	return g.fsys.SyncDir(g.dir)
 }
 
-// undoInterrupted writes an uncommitted apply's undo log back onto the live
-// volumes and syncs them.
-func (g *dirGroup) undoInterrupted(in *intent) error {
-	f, err := g.fsys.Open(g.path(in.Undo))
-	if errors.Is(err, fs.ErrNotExist) {
-		// The log is made durable (with its directory entry) before any
-		// block is written, so no log means no block was written.
-		return nil
-	}
+// undoInterrupted rolls back every interrupted apply (there is at most one
+// unless a recovery itself was interrupted) and makes the removal of its
+// log durable.
+func (g *dirGroup) undoInterrupted() error {
+	ents, err := g.fsys.ReadDir(g.path("undo"))
 	if err != nil {
-		return damaged(g.id, in.Undo, "cannot open undo log of an interrupted apply", err)
+		return damaged(g.id, "undo", "cannot list", err)
+	}
+	named := make(map[string]bool)
+	for _, p := range g.man.Points {
+		named[p.Undo] = true
+	}
+	removed := false
+	for _, e := range ents {
+		name := path.Join("undo", e.Name())
+		if e.IsDir() || named[name] || checkFileName(name, "undo/", ".undo", g.man.NextFile+2) != nil {
+			continue
+		}
+		rolled, err := g.undoLogOf(name)
+		if err != nil {
+			return err
+		}
+		if rolled {
+			g.recovered.Op, g.recovered.Outcome = opApply, "rolled back"
+			if err := removeIfExists(g.fsys, g.path(name)); err != nil {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		return g.fsys.SyncDir(g.path("undo"))
+	}
+	return nil
+}
+
+// undoLogOf writes back an unnamed undo log if it is an interrupted apply's
+// and reports whether it was.
+func (g *dirGroup) undoLogOf(name string) (bool, error) {
+	f, err := g.fsys.Open(g.path(name))
+	if err != nil {
+		return false, damaged(g.id, name, "cannot open undo log", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return damaged(g.id, in.Undo, "cannot stat undo log of an interrupted apply", err)
+		return false, damaged(g.id, name, "cannot stat undo log", err)
+	}
+	hdr := make([]byte, undoHeaderSize)
+	n, _ := f.ReadAt(hdr, 0)
+	ids, ok := parseUndoHeader(hdr[:n], g.man.Spec.BlockSize, len(g.geoms))
+	var latest delta.PointID
+	if l := g.man.latest(); l != nil {
+		latest = l.ID
+	}
+	if !ok || ids.new.IsZero() || ids.base != latest {
+		// A torn header (nothing was overwritten yet), a prune's merge,
+		// or the log of an older point that became garbage.
+		return false, nil
 	}
 	ix, _, err := readUndoLog(f, st.Size(), g.geoms, g.man.Spec.BlockSize, true)
 	if err != nil {
-		return damaged(g.id, in.Undo, "cannot read undo log of an interrupted apply", err)
+		return false, damaged(g.id, name, "cannot read undo log of an interrupted apply", err)
 	}
 	if err := g.writeBack(f, ix); err != nil {
-		return fmt.Errorf("checkpoint: group %q: roll back interrupted apply: %w", g.id, err)
+		return false, fmt.Errorf("checkpoint: group %q: roll back interrupted apply: %w", g.id, err)
 	}
-	return g.syncVolumes()
+	if err := g.syncVolumes(); err != nil {
+		return false, err
+	}
+	g.log.Warn("rolled back an interrupted apply", "point", ids.new, "blocks", ix.records)
+	return true, nil
 }
 
 // writeBack writes every entry of an undo log onto the live volumes.

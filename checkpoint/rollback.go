@@ -126,5 +126,8 @@ func (g *dirGroup) rollbackLocked(ctx context.Context, i int) error {
 		removeIfExists(g.fsys, g.path(l.name))
 	}
 	removeIfExists(g.fsys, g.path(oldHashes))
+	// Not needed for correctness (see recover), but it keeps a reopen from
+	// writing the target's stale log back for nothing.
+	g.fsys.SyncDir(g.path("undo"))
 	return nil
 }

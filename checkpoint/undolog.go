@@ -17,16 +17,22 @@ import (
 // every block (or page) the next point overwrote, the content it had at this
 // point.
 //
-//	header: "BRUNDO1\n" | u32 block size | u32 volume count | u32 CRC-32C of the 16 bytes before
+//	header: "BRUNDO2\n" | u32 block size | u32 volume count | 16-byte base point id |
+//	        16-byte new point id | u32 CRC-32C of the 48 bytes before
 //	record: u32 CRC-32C of the rest of the record | u32 volume | u64 block |
 //	        u16 mask words (0: whole block) | u32 data length | mask words (u64 each) | data
 //
-// Each block appears at most once in a log. The data holds the mask's pages
+// The ids are those of the apply that wrote the log: the log holds the
+// base point's content of every block it saved (a prune's merge writes
+// zero ids). An undo log no manifest names whose base is the manifest's
+// latest point is the log of an interrupted apply and is written back on
+// open — which is always safe, as it can only restore the latest point's
+// own content. Each block appears at most once in a log. The data holds the mask's pages
 // in page order (see pages.go). Every length is checked against the
 // group's geometry before anything is allocated.
 const (
-	undoMagic      = "BRUNDO1\n"
-	undoHeaderSize = len(undoMagic) + 12
+	undoMagic      = "BRUNDO2\n"
+	undoHeaderSize = len(undoMagic) + 8 + 32 + 4
 	undoRecHeader  = 4 + 4 + 8 + 2 + 4
 )
 
@@ -57,11 +63,27 @@ func (ix *undoIndex) get(vol int, block int64) (undoEntry, bool) {
 	return e, ok
 }
 
-func undoHeader(blockSize, volumes int) []byte {
+// undoIDs names the apply that wrote a log.
+type undoIDs struct{ base, new delta.PointID }
+
+func undoHeader(blockSize, volumes int, ids undoIDs) []byte {
 	b := append([]byte(undoMagic), 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.LittleEndian.PutUint32(b[8:], uint32(blockSize))
 	binary.LittleEndian.PutUint32(b[12:], uint32(volumes))
+	b = append(b, ids.base[:]...)
+	b = append(b, ids.new[:]...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// parseUndoHeader checks a log's header against the group and returns the
+// ids it names; ok is false for a short, torn or foreign header.
+func parseUndoHeader(hdr []byte, blockSize, volumes int) (ids undoIDs, ok bool) {
+	if len(hdr) < undoHeaderSize {
+		return ids, false
+	}
+	copy(ids.base[:], hdr[16:32])
+	copy(ids.new[:], hdr[32:48])
+	return ids, string(hdr[:undoHeaderSize]) == string(undoHeader(blockSize, volumes, ids))
 }
 
 // appendUndoRecord appends one record to b and returns it with the offset of
@@ -98,8 +120,8 @@ type pendingEntry struct {
 }
 
 // newUndoWriter writes the header of a fresh log into f.
-func newUndoWriter(f vfs.File, blockSize, volumes int) (*undoWriter, error) {
-	h := undoHeader(blockSize, volumes)
+func newUndoWriter(f vfs.File, blockSize, volumes int, ids undoIDs) (*undoWriter, error) {
+	h := undoHeader(blockSize, volumes, ids)
 	if _, err := f.WriteAt(h, 0); err != nil {
 		return nil, err
 	}
@@ -156,8 +178,7 @@ func readUndoLog(r io.ReaderAt, size int64, geoms []delta.Geometry, blockSize in
 	if _, err := r.ReadAt(hdr, 0); err != nil {
 		return nil, 0, err
 	}
-	want := undoHeader(blockSize, len(geoms))
-	if string(hdr) != string(want) {
+	if _, ok := parseUndoHeader(hdr, blockSize, len(geoms)); !ok {
 		if tolerant {
 			return ix, 0, nil
 		}

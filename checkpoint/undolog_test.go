@@ -39,7 +39,7 @@ var undoGeoms = []delta.Geometry{{Size: 1 << 20, BlockSize: 64 << 10}, {Size: 10
 func sampleUndoLog(t testing.TB, seed uint64) ([]byte, []logRecord) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	var b []byte
-	b = append(b, undoHeader(64<<10, 2)...)
+	b = append(b, undoHeader(64<<10, 2, undoIDs{new: delta.PointID{9}})...)
 	var recs []logRecord
 	for v, g := range undoGeoms {
 		for blk := range g.Blocks() {
@@ -122,7 +122,7 @@ func FuzzUndoLog(f *testing.F) {
 	b, _ := sampleUndoLog(f, 4)
 	f.Add(b)
 	f.Add(b[:len(b)/3])
-	f.Add(undoHeader(64<<10, 2))
+	f.Add(undoHeader(64<<10, 2, undoIDs{new: delta.PointID{9}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, tolerant := range []bool{false, true} {
 			ix, end, err := readUndoLog(&memFile{b}, int64(len(b)), undoGeoms, 64<<10, tolerant)

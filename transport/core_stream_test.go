@@ -173,6 +173,8 @@ func TestReaderPeerGoneMidStream(t *testing.T) {
 	require.NoError(t, a.Close())
 	got, err := io.ReadAll(transport.NewReader(ctx, b))
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.ErrorIs(t, err, transport.ErrConnectionLost)
+	assert.True(t, transport.IsTemporary(err), "the stream can be sent again")
 	assert.Equal(t, "partial", string(got))
 }
 

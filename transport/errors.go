@@ -1,9 +1,6 @@
 package transport
 
-import (
-	"errors"
-	"net"
-)
+import "errors"
 
 // Sentinel errors of the transport packages; implementations wrap them
 // with %w so errors.Is works.
@@ -31,7 +28,10 @@ var (
 	ErrUnreachable = errors.New("transport: peer unreachable")
 
 	// ErrConnectionLost is returned by Send and Recv when the connection
-	// broke (reset, cut, timed out). It is temporary: dial again.
+	// broke (reset, cut, timed out, ended inside a frame: then the error
+	// also wraps io.ErrUnexpectedEOF), by Dial when a handshake breaks or
+	// times out, and by a stream Reader whose Conn ended before the
+	// stream's end marker. It is temporary: dial again.
 	ErrConnectionLost = errors.New("transport: connection lost")
 
 	// ErrTooManyConnections is returned to a dialer (and logged by a
@@ -46,7 +46,9 @@ type temporary interface{ Temporary() bool }
 // IsTemporary reports whether the operation that returned err may succeed
 // if retried later (on a new connection): an unreachable peer, a lost
 // connection, a timeout, a full listener. Authentication, authorization and
-// frame-size errors are not temporary.
+// frame-size errors are not temporary, and neither are ErrClosed (this
+// side closed), context.Canceled, nor a bare io.EOF: a peer that closed
+// cleanly between frames is the protocol's to judge.
 func IsTemporary(err error) bool {
 	if err == nil {
 		return false
@@ -57,13 +59,15 @@ func IsTemporary(err error) bool {
 	case errors.Is(err, ErrUnreachable), errors.Is(err, ErrConnectionLost), errors.Is(err, ErrTooManyConnections):
 		return true
 	}
+	// A timeout is checked first: a *net.OpError around a timeout may
+	// still call itself not Temporary.
+	var to interface{ Timeout() bool }
+	if errors.As(err, &to) && to.Timeout() {
+		return true
+	}
 	var t temporary
 	if errors.As(err, &t) {
 		return t.Temporary()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
 	}
 	return false
 }

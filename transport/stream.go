@@ -140,7 +140,8 @@ func (w *Writer) send(p []byte) error {
 // Reader reads the frames of one stream written by a Writer as a byte
 // stream. It returns io.EOF at the end-of-stream marker and leaves the
 // frames after it on the Conn for the caller. A Conn that ends (the peer
-// closed it) before the marker gives io.ErrUnexpectedEOF.
+// closed it) before the marker gives an error wrapping io.ErrUnexpectedEOF
+// and ErrConnectionLost (temporary: the stream can be sent again).
 //
 // A Reader is not safe for concurrent use. It does not close the Conn.
 type Reader struct {
@@ -199,7 +200,7 @@ func (r *Reader) next() error {
 	f, err := r.conn.Recv(r.ctx, r.buf[:cap(r.buf)])
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			err = fmt.Errorf("transport: stream ended without its end marker: %w", io.ErrUnexpectedEOF)
+			err = fmt.Errorf("transport: stream ended without its end marker: %w: %w", ErrConnectionLost, io.ErrUnexpectedEOF)
 		}
 		r.err = err
 		return err

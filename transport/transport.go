@@ -55,7 +55,8 @@ type Conn interface {
 	// length is checked against the frame limit before anything is
 	// allocated (ErrFrameTooLarge, the connection is closed). io.EOF means
 	// the peer closed cleanly between frames; a connection cut inside a
-	// frame gives io.ErrUnexpectedEOF.
+	// frame gives an error wrapping both io.ErrUnexpectedEOF and
+	// ErrConnectionLost; ErrClosed means this end was closed.
 	Recv(ctx context.Context, buf []byte) ([]byte, error)
 
 	// Peer returns the authenticated identity of the other side.

@@ -208,8 +208,11 @@ func (c *conn) fail(op string, err error) error {
 	}
 	_ = c.Close()
 	switch {
-	case errors.Is(err, transport.ErrFrameTooLarge), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, transport.ErrFrameTooLarge):
 		return fmt.Errorf("tcp: %s %s: %w", op, c.remote, err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// Cut inside a frame: lost, and retryable on a new connection.
+		return fmt.Errorf("tcp: %s %s: connection ended inside a frame: %w: %w", op, c.remote, transport.ErrConnectionLost, err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("tcp: %s %s: peer silent for %v: %w", op, c.remote, c.idle, transport.ErrConnectionLost)
 	}

@@ -171,6 +171,15 @@ func (g *dirGroup) readChain(chain []*undoLog, vol int, dst []byte, off int64) e
 // blen bytes long), page by page from the first log that saved the page,
 // merging neighbouring pages that come from contiguous bytes of one source.
 func (g *dirGroup) readOverlayBlock(chain []*undoLog, ents []undoEntry, has []bool, vol int, boff int64, blen, lo, hi int, dst []byte) error {
+	// The common case: the first log that saved the block saved all of it.
+	for j := range chain {
+		if has[j] {
+			if ents[j].mask == nil {
+				return readFull(chain[j].f, dst, ents[j].off+int64(lo))
+			}
+			break
+		}
+	}
 	type run struct {
 		src     int // index in chain, -1 for the live volume
 		fileOff int64

@@ -1,0 +1,282 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/blockrep/blockrep/delta"
+)
+
+// recBatch is a batch of records copied out of the decoder.
+type recBatch struct {
+	recs  []delta.Record
+	arena []byte // the records' Data
+}
+
+// batchReader decodes batches on its own goroutine, two batches ahead at
+// most; stop ends the goroutine and waits for it.
+type batchReader struct {
+	full    chan *recBatch
+	free    chan *recBatch
+	cancel  context.CancelFunc
+	done    chan struct{}
+	failure error // set before full is closed
+}
+
+func newBatchReader(ctx context.Context, dec *delta.Decoder, batchBytes, blockSize int) *batchReader {
+	ctx, cancel := context.WithCancel(ctx)
+	rd := &batchReader{full: make(chan *recBatch, 1), free: make(chan *recBatch, 2), cancel: cancel, done: make(chan struct{})}
+	for range 2 {
+		rd.free <- &recBatch{arena: make([]byte, 0, batchBytes+blockSize)}
+	}
+	go func() {
+		defer close(rd.done)
+		defer close(rd.full)
+		for {
+			var b *recBatch
+			select {
+			case b = <-rd.free:
+			case <-ctx.Done():
+				rd.failure = ctx.Err()
+				return
+			}
+			eof, err := b.fill(dec, batchBytes)
+			if err != nil {
+				rd.failure = err
+				return
+			}
+			if len(b.recs) > 0 {
+				select {
+				case rd.full <- b:
+				case <-ctx.Done():
+					rd.failure = ctx.Err()
+					return
+				}
+			}
+			if eof {
+				return
+			}
+		}
+	}()
+	return rd
+}
+
+// err reports why decoding stopped early; valid once full is drained.
+func (rd *batchReader) err() error { return rd.failure }
+
+func (rd *batchReader) stop() {
+	rd.cancel()
+	<-rd.done
+}
+
+// fill reads records until the batch holds batchBytes of data or
+// maxBatchRecords records, or the stream ends (eof).
+func (b *recBatch) fill(dec *delta.Decoder, batchBytes int) (eof bool, err error) {
+	b.recs, b.arena = b.recs[:0], b.arena[:0]
+	for len(b.arena) < batchBytes && len(b.recs) < maxBatchRecords {
+		rec, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		r := *rec
+		if r.Data != nil {
+			// Data is only valid until Next: keep a copy in the arena.
+			at := len(b.arena)
+			b.arena = append(b.arena, r.Data...)
+			r.Data = b.arena[at:len(b.arena):len(b.arena)]
+		}
+		if rec.Pages != nil {
+			r.Pages = append(delta.PageMask(nil), rec.Pages...)
+		}
+		b.recs = append(b.recs, r)
+	}
+	return false, nil
+}
+
+// applyBatch saves the old content of every block or page the batch
+// overwrites, syncs the undo log, publishes the entries, then writes the
+// new content and updates the live hash lists.
+func (run *applyRun) applyBatch(batch []delta.Record) error {
+	g := run.g
+	limit := g.s.opts.batchBytes
+	var entries []pendingEntry
+	for _, r := range batch {
+		geo := g.geoms[r.Volume]
+		for b := r.Block; b < r.Block+r.Count; b++ {
+			off, blen := geo.BlockBounds(b)
+			mask := normMask(r.Pages, geo.BlockPages(b))
+			old := run.buf[:blen]
+			if err := readFull(g.vols[r.Volume], old, off); err != nil {
+				return err
+			}
+			run.uw.add(r.Volume, b, mask, pickPages(old, mask, geo.BlockPages(b)))
+			run.changed[r.Volume].Add(b)
+			if len(run.uw.buf) >= limit {
+				// A run of zero blocks can need far more undo than its
+				// record's size: write it out early (the sync below still
+				// comes before any data write).
+				e, err := run.uw.flush()
+				if err != nil {
+					return err
+				}
+				entries = append(entries, e...)
+			}
+		}
+	}
+	e, err := run.uw.flush()
+	if err != nil {
+		return err
+	}
+	entries = append(entries, e...)
+	if err := run.uw.f.Sync(); err != nil {
+		return err
+	}
+	// Publishing under the exclusive lock is the barrier: a reader that
+	// started before it finishes before it, a reader after it sees the
+	// entries and reads these blocks from the undo log, not the live file.
+	g.mu.Lock()
+	for _, e := range entries {
+		run.uw.ix.vols[e.vol][e.block] = e.e
+		run.uw.ix.records++
+	}
+	g.mu.Unlock()
+	run.jobs = run.jobs[:0]
+	for _, r := range batch {
+		if err := run.write(r); err != nil {
+			return err
+		}
+	}
+	return run.rehash()
+}
+
+// pickPages returns the pages of mask from a whole block's content,
+// concatenated (the block itself for a nil mask). It may reuse block.
+func pickPages(block []byte, mask delta.PageMask, pages int) []byte {
+	if mask == nil {
+		return block
+	}
+	out := make([]byte, 0, maskBytes(mask, len(block)))
+	for first, count := range maskRuns(mask, pages) {
+		lo, hi := runBytes(len(block), first, count)
+		out = append(out, block[lo:hi]...)
+	}
+	return out
+}
+
+// write writes one record's new content and rehashes its blocks.
+func (run *applyRun) write(r delta.Record) error {
+	g := run.g
+	geo := g.geoms[r.Volume]
+	vol := g.vols[r.Volume]
+	for b := r.Block; b < r.Block+r.Count; b++ {
+		off, blen := geo.BlockBounds(b)
+		pages := geo.BlockPages(b)
+		mask := normMask(r.Pages, pages)
+		var content []byte // the block's new content when known without a read
+		switch r.Kind {
+		case delta.RecordData:
+			if mask == nil {
+				content = r.Data[:blen]
+			}
+			for first, count := range maskRuns(mask, pages) {
+				lo, hi := runBytes(blen, first, count)
+				at := maskRank(mask, first) * delta.PageSize
+				if _, err := vol.WriteAt(r.Data[at:at+hi-lo], off+int64(lo)); err != nil {
+					return err
+				}
+			}
+		case delta.RecordZero:
+			if mask == nil {
+				content = run.zero[:blen]
+			}
+			for first, count := range maskRuns(mask, pages) {
+				lo, hi := runBytes(blen, first, count)
+				if _, err := vol.WriteAt(run.zero[:hi-lo], off+int64(lo)); err != nil {
+					return err
+				}
+			}
+		case delta.RecordCopy:
+			sgeo := g.geoms[r.FromVolume]
+			soff, slen := sgeo.BlockBounds(r.FromBlock)
+			if slen != blen {
+				return fmt.Errorf("%w: copy of a %d-byte block into a %d-byte block", delta.ErrCorrupt, slen, blen)
+			}
+			src := run.buf[:blen]
+			if err := readFull(g.vols[r.FromVolume], src, soff); err != nil {
+				return err
+			}
+			if _, err := vol.WriteAt(src, off); err != nil {
+				return err
+			}
+			// run.buf is reused by the next record: hash it now.
+			run.jobs = append(run.jobs, hashJob{vol: r.Volume, block: b, off: off, blen: blen, h: delta.HashBlock(src), done: true})
+			continue
+		default:
+			return fmt.Errorf("%w: record kind %v", delta.ErrCorrupt, r.Kind)
+		}
+		run.jobs = append(run.jobs, hashJob{vol: r.Volume, block: b, off: off, blen: blen, data: content})
+	}
+	return nil
+}
+
+// hashJob is one block of a batch to rehash: from data when the batch holds
+// the block's new content, else read back from the volume.
+type hashJob struct {
+	vol   int
+	block int64
+	off   int64
+	blen  int
+	data  []byte
+	h     delta.Hash
+	done  bool
+}
+
+// rehash hashes the batch's blocks in parallel and updates the live hash
+// lists, remembering the previous hashes for an abort.
+func (run *applyRun) rehash() error {
+	g := run.g
+	eg := new(errgroup.Group)
+	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
+	eg.SetLimit(workers)
+	per := (len(run.jobs) + workers - 1) / workers
+	for lo := 0; lo < len(run.jobs); lo += per {
+		jobs := run.jobs[lo:min(lo+per, len(run.jobs))]
+		eg.Go(func() error {
+			var buf []byte
+			for i := range jobs {
+				j := &jobs[i]
+				if j.done {
+					continue
+				}
+				data := j.data
+				if data == nil {
+					if buf == nil {
+						buf = make([]byte, g.man.Spec.BlockSize)
+					}
+					data = buf[:j.blen]
+					if err := readFull(g.vols[j.vol], data, j.off); err != nil {
+						return err
+					}
+				}
+				j.h = delta.HashBlock(data)
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	for _, j := range run.jobs {
+		run.hashUndo = append(run.hashUndo, hashChange{j.vol, j.block, g.hashes[j.vol].Get(j.block)})
+		g.hashes[j.vol].Set(j.block, j.h)
+	}
+	return nil
+}

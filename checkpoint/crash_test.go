@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -252,4 +253,51 @@ func TestCrashDuringRollback(t *testing.T) {
 	t.Logf("%d operations, %d crashes left the old chain, %d the rolled-back one", total, sawOld, sawNew)
 	require.Positive(t, sawOld)
 	require.Positive(t, sawNew)
+}
+
+// A crash while a group is created leaves no group or a complete one.
+func TestCrashDuringCreateGroup(t *testing.T) {
+	ctx := context.Background()
+	spec := GroupSpec{BlockSize: 16 << 10, Volumes: []delta.VolumeInfo{{ID: "a", Size: 200 << 10}, {ID: "b", Size: 50 << 10}}}
+	base := vfs.NewMem()
+	st, err := Open(base, "store")
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	probe := base.Clone()
+	st, err = Open(probe, "store")
+	require.NoError(t, err)
+	start := probe.Ops()
+	_, err = st.CreateGroup(ctx, "vm1", spec)
+	require.NoError(t, err)
+	total := probe.Ops() - start
+	st.Close()
+	var none, whole int
+	for n := range total {
+		fsys := base.Clone()
+		st, err := Open(fsys, "store")
+		require.NoError(t, err)
+		fsys.CrashAt(n)
+		_, cerr := st.CreateGroup(ctx, "vm1", spec)
+		st.Close()
+		st2, err := Open(fsys.Crash(), "store")
+		require.NoError(t, err)
+		g, err := st2.Group(ctx, "vm1")
+		if errors.Is(err, ErrUnknownGroup) {
+			none++
+			require.Error(t, cerr)
+			_, err = st2.CreateGroup(ctx, "vm1", spec)
+			require.NoError(t, err, "crash at %d", n)
+		} else {
+			require.NoError(t, err, "crash at %d", n)
+			whole++
+			w := newWorld(t, 90, "vm1", 16<<10, 200<<10, 50<<10)
+			w.spec.Volumes = spec.Volumes
+			apply(t, g, w.next(change{blocks: 3}))
+			requirePoint(t, g, w.latest(), w.cur)
+		}
+		st2.Close()
+	}
+	t.Logf("%d operations: %d crashes left no group, %d a whole one", total, none, whole)
+	require.Positive(t, none)
+	require.Positive(t, whole)
 }

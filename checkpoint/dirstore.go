@@ -16,7 +16,7 @@ import (
 // Directory layout of a DirStore:
 //
 //	<root>/groups/<id>/manifest.json    committed state (points, pins, file names)
-//	<root>/groups/<id>/intent.json      an apply or rollback in progress
+//	<root>/groups/<id>/intent.json      a rollback in progress
 //	<root>/groups/<id>/vol-<i>.img      live volume i, always at the latest point
 //	<root>/groups/<id>/hashes-<n>.bin   block hash lists of the live volumes
 //	<root>/groups/<id>/undo/<n>.undo    undo logs, one per older point

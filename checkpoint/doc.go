@@ -32,15 +32,17 @@
 // # Crashes
 //
 // A crash at any write, sync or rename leaves the old point or the new one,
-// never a mix. An intent file, durable before any volume is touched, names
-// the operation in flight; on opening, Store.Group rolls an uncommitted
-// apply back from its undo log (a torn tail of the log is harmless: its
-// blocks were never overwritten), finishes a rollback, removes files no
-// manifest names, and reports what it did in Group.Recovered. A directory
-// damaged by hand — manifest missing, undo log truncated, volume of the
-// wrong size — is reported as a *DamagedError, never repaired into wrong
-// data. The tests prove this by crashing a vfs.MemFS at every operation of
-// an apply, a prune and a rollback.
+// never a mix. Before an apply touches a volume, its undo log — whose
+// header names the apply's base and new point — is durable; before a
+// rollback does, an intent file is. On opening, Store.Group writes back
+// the undo log of an apply that did not commit (a torn tail of the log is
+// harmless: its blocks were never overwritten), finishes a rollback,
+// removes files no manifest names, and reports what it did in
+// Group.Recovered. A directory damaged by hand — manifest missing, undo log
+// truncated, volume of the wrong size — is reported as a *DamagedError,
+// never repaired into wrong data. The tests prove this by crashing a
+// vfs.MemFS at every operation of an apply, a prune and a rollback, and by
+// failing each operation of an apply with an I/O error.
 //
 // # Reading a point
 //

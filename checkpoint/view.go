@@ -93,14 +93,24 @@ func (vv *volumeView) ReadAt(p []byte, off int64) (int, error) {
 	if rest := vv.size - off; int64(n) > rest {
 		n = int(rest)
 	}
-	if err := vv.v.g.readPoint(vv.v.pt.ID, vv.vol, p[:n], off); err != nil {
-		return 0, err
+	// A point's content never changes, so a long read may take the lock
+	// piece by piece and leave room for an apply between pieces.
+	for done := 0; done < n; {
+		k := min(n-done, maxReadPiece)
+		if err := vv.v.g.readPoint(vv.v.pt.ID, vv.vol, p[done:done+k], off+int64(done)); err != nil {
+			return done, err
+		}
+		done += k
 	}
 	if n < len(p) {
 		return n, io.EOF
 	}
 	return n, nil
 }
+
+// maxReadPiece bounds how much one ReadAt of a view reads under one hold
+// of the group's read lock.
+const maxReadPiece = 8 << 20
 
 // readPoint fills dst with volume vol of point id from off.
 func (g *dirGroup) readPoint(id delta.PointID, vol int, dst []byte, off int64) error {

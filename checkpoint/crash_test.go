@@ -19,6 +19,14 @@ import (
 // store on what survived and calls check with what op returned (nil when
 // the crash hit clean-up after the commit). It returns the operation count.
 func crashLoop(t *testing.T, base *vfs.MemFS, group string, op func(Group) error, check func(t *testing.T, g Group, n int64, opErr error), opts ...Option) int64 {
+	return crashLoopReopen(t, base, group, op, func(t *testing.T, g Group, n int64, opErr error, _ func() Group) {
+		check(t, g, n, opErr)
+	}, opts...)
+}
+
+// crashLoopReopen is crashLoop whose check can also crash and reopen the
+// store again (keeping only synced data).
+func crashLoopReopen(t *testing.T, base *vfs.MemFS, group string, op func(Group) error, check func(t *testing.T, g Group, n int64, opErr error, recrash func() Group), opts ...Option) int64 {
 	t.Helper()
 	ctx := context.Background()
 	open := func(fsys *vfs.MemFS) (*DirStore, Group) {
@@ -34,10 +42,14 @@ func crashLoop(t *testing.T, base *vfs.MemFS, group string, op func(Group) error
 	require.NoError(t, op(g))
 	total := probe.Ops() - start
 	st.Close()
-	for n := range total {
+	// n == total crashes right after the operation returned: what it
+	// reported done must be durable, and nothing it left may act later.
+	for n := range total + 1 {
 		fsys := base.Clone()
 		st, g := open(fsys)
-		fsys.CrashAt(n)
+		if n < total {
+			fsys.CrashAt(n)
+		}
 		err := op(g)
 		var after *vfs.MemFS
 		if n%3 == 2 {
@@ -46,8 +58,15 @@ func crashLoop(t *testing.T, base *vfs.MemFS, group string, op func(Group) error
 			after = fsys.Crash()
 		}
 		st.Close()
-		st2, g2 := open(after)
-		check(t, g2, n, err)
+		cur := after
+		st2, g2 := open(cur)
+		recrash := func() Group {
+			st2.Close()
+			cur = cur.Crash()
+			st2, g2 = open(cur)
+			return g2
+		}
+		check(t, g2, n, err, recrash)
 		st2.Close()
 	}
 	return total
@@ -225,6 +244,9 @@ func requireChangedBlocksExact(t *testing.T, g Group, w *world) {
 	}
 }
 
+// TestCrashDuringRollback crashes at every operation of a rollback followed
+// by the first apply from the rolled-back point (as replication resumes
+// after a failover), and right after both.
 func TestCrashDuringRollback(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, 22, "vm1", 16<<10, 80<<10, 48<<10)
@@ -232,27 +254,51 @@ func TestCrashDuringRollback(t *testing.T) {
 	base := setupChain(t, w, 5, change{blocks: 5, pages: true, zeros: true, copies: true})
 	target := w.points[1].id
 	oldLatest := w.latest()
-	var sawOld, sawNew int
+	// The delta the primary sends after failing over to target.
+	old := w.points
+	w.points = append([]worldPoint(nil), w.points[:2]...)
+	for i := range w.cur {
+		copy(w.cur[i], w.images(target)[i])
+	}
+	resumed := w.next(change{blocks: 5, pages: true})
+	after := w.latest()
+	w.points = append(old, w.points[2])
+	var sawOld, sawTarget, sawAfter int
 	total := crashLoop(t, base, w.group, func(g Group) error {
-		return g.Rollback(ctx, target)
+		if err := g.Rollback(ctx, target); err != nil {
+			return err
+		}
+		_, err := g.Apply(ctx, bytes.NewReader(resumed))
+		return err
 	}, func(t *testing.T, g Group, n int64, opErr error) {
-		ids := requireChainOf(t, g, w)
-		switch ids[len(ids)-1] {
-		case oldLatest:
+		pts, err := g.Points(ctx)
+		require.NoError(t, err)
+		ids := idsOf(pts)
+		latest := ids[len(ids)-1]
+		switch {
+		case latest == oldLatest:
 			sawOld++
 			require.Error(t, opErr)
 			require.Len(t, ids, 5)
-		case target:
-			sawNew++
-			require.Len(t, ids, 2)
-			require.NoError(t, g.Verify(ctx, target))
+		case latest == target:
+			sawTarget++
+			require.Error(t, opErr)
+			require.Equal(t, []delta.PointID{w.points[0].id, target}, ids)
+		case latest == after:
+			sawAfter++
+			require.Equal(t, []delta.PointID{w.points[0].id, target, after}, ids)
 		default:
 			t.Fatalf("crash at %d: unexpected latest point", n)
 		}
+		for _, id := range ids {
+			requirePoint(t, g, id, w.images(id))
+		}
+		require.NoError(t, g.Verify(ctx, latest))
 	})
-	t.Logf("%d operations, %d crashes left the old chain, %d the rolled-back one", total, sawOld, sawNew)
+	t.Logf("%d operations: %d crashes left the old chain, %d the rolled-back one, %d the resumed one", total, sawOld, sawTarget, sawAfter)
 	require.Positive(t, sawOld)
-	require.Positive(t, sawNew)
+	require.Positive(t, sawTarget)
+	require.Positive(t, sawAfter)
 }
 
 // A crash while a group is created leaves no group or a complete one.

@@ -51,7 +51,13 @@ func (g *dirGroup) Rollback(ctx context.Context, id delta.PointID) error {
 		// The intent is durable: a reopen finishes the rollback.
 		return g.fail(err)
 	}
-	if err := removeIfExists(g.fsys, g.path(intentName)); err != nil {
+	// The intent's removal must be durable before anything else changes
+	// the volumes: a stale intent would roll a later chain back to id.
+	err = removeIfExists(g.fsys, g.path(intentName))
+	if err == nil {
+		err = g.fsys.SyncDir(g.dir)
+	}
+	if err != nil {
 		return g.fail(err)
 	}
 	g.log.Info("rolled back", "point", id)

@@ -9,8 +9,7 @@ import (
 
 // Store holds the groups a replica host keeps. The directory-backed
 // implementation is *DirStore (see Open); another implementation (an object
-// store) must honour the same contracts, which the package's conformance
-// tests spell out.
+// store) must honour the same contracts and pass checkpointtest.Run.
 type Store interface {
 	// CreateGroup creates a group with zero-filled volumes and no point.
 	// It returns ErrInvalidGroupID, ErrInvalidSpec or ErrGroupExists.

@@ -237,6 +237,53 @@ func testCloseUnblocksLocal(t *testing.T, p Pair) {
 	require.ErrorIs(t, <-errc, transport.ErrClosed)
 }
 
+// sendUntilError sends 256 KiB frames on c until a Send fails, and
+// reports the first success on sent and the failure on the returned
+// channel. Nobody reads: Send ends up blocked on full buffers.
+func sendUntilError(ctx context.Context, c transport.Conn) (sent <-chan struct{}, errc <-chan error) {
+	first := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		msg := make([]byte, 256<<10)
+		for i := 0; ; i++ {
+			if err := c.Send(ctx, msg); err != nil {
+				done <- err
+				return
+			}
+			if i == 0 {
+				close(first)
+			}
+		}
+	}()
+	return first, done
+}
+
+func testCloseUnblocksSend(t *testing.T, p Pair) {
+	dialed, _, _ := Connect(t, p)
+	sent, errc := sendUntilError(t.Context(), dialed)
+	select {
+	case <-sent:
+	case err := <-errc:
+		require.NoError(t, err, "Send failed before Close")
+	}
+	require.NoError(t, dialed.Close())
+	require.ErrorIs(t, <-errc, transport.ErrClosed, "a Send blocked or started after Close")
+}
+
+func testPeerCloseUnblocksSend(t *testing.T, p Pair) {
+	dialed, accepted, _ := Connect(t, p)
+	sent, errc := sendUntilError(t.Context(), dialed)
+	select {
+	case <-sent:
+	case err := <-errc:
+		require.NoError(t, err, "Send failed before the peer closed")
+	}
+	require.NoError(t, accepted.Close())
+	err := <-errc
+	require.ErrorIs(t, err, transport.ErrConnectionLost, "the peer closed without reading")
+	assert.True(t, transport.IsTemporary(err))
+}
+
 func testListenerClose(t *testing.T, p Pair) {
 	ctx := t.Context()
 	l, err := p.Listener.Listen(ctx, p.ListenAddr)

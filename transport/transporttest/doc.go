@@ -9,8 +9,13 @@
 // once, a stream followed by messages, a large transfer in bounded memory
 // ([LargeTransfer] bytes, less under the race detector or -short),
 // concurrent connections, cancellation of Dial, Accept, Send and Recv,
-// closing from either side, listener close, peer identities and the frame
-// limit. Each subtest fails if it leaves a goroutine behind.
+// closing from either side (a Close wakes a blocked Recv or Send on this
+// end, and a blocked Send on the other), listener close, peer identities
+// and the frame limit. Each subtest fails if it leaves a goroutine behind.
+//
+// The suite never sleeps to synchronise and asserts no wall-clock time;
+// the only timing it depends on is the implementation's own (a Send to a
+// peer that never reads must block, not fail at once).
 //
 // # Helpers
 //

@@ -57,6 +57,8 @@ func Run(t *testing.T, newPair func(t *testing.T) Pair) {
 		{"CloseByDialer", testCloseByDialer},
 		{"CloseByListener", testCloseByListener},
 		{"CloseUnblocksLocal", testCloseUnblocksLocal},
+		{"CloseUnblocksSend", testCloseUnblocksSend},
+		{"PeerCloseUnblocksSend", testPeerCloseUnblocksSend},
 		{"ListenerClose", testListenerClose},
 		{"PeerIdentity", testPeerIdentity},
 		{"FrameTooLarge", testFrameTooLarge},

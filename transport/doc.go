@@ -62,15 +62,46 @@
 // suite both pass, and package transport/certs makes a CA and certificates
 // for tests, examples and first setups.
 //
+// # Optional capabilities
+//
+// Beyond the core interfaces, an implementation may offer small optional
+// ones, found by type assertion so the core never grows: [NameDialer]
+// (dial an address, require the peer to prove another name) and
+// [TLSConn] (the negotiated TLS state, for logs and audits). [AsConn]
+// finds a capability of a Conn through wrappers such as [LimitConn]
+// ([Unwrapper]).
+//
 // # Authorization
 //
-// An [Authorizer] on the replica decides which authenticated identities may
-// replicate which groups, and into which storage location.
+// Authentication says who a peer is; authorization, what it may do. The
+// replica side holds an [Authorizer]: a list of [AuthEntry] (peer identity
+// pattern, group pattern, storage location, trust group), as Hyper-V
+// Replica's authorization entries, with "allow any authenticated peer"
+// as the explicit option [AllowAnyAuthenticated]. The transport does not
+// call it, because only the protocol above knows which group a peer asks
+// for. A server does, for every request:
+//
+//	entry, err := authz.Authorize(conn.Peer(), group)
+//	if err != nil { // wraps ErrUnauthorized
+//		_ = conn.Send(ctx, refusal) // one refusal, then nothing
+//		return conn.Close()
+//	}
+//	// store the group under entry.Storage
+//
+// The identity comes from the connection (a certificate the transport
+// verified), never from the request; an unauthenticated identity (an
+// insecure link) is refused unless [AllowUnauthenticated] says otherwise.
+// Entries are validated (patterns, a storage location that cannot leave
+// the store root) and can be replaced while serving ([Authorizer.Set]).
 //
 // # Bandwidth
 //
-// A [Limiter] caps the bytes per second a connection or a group of
-// connections may send or receive.
+// A [Limiter] caps bytes per second with a token bucket. One Limiter per
+// connection bounds that connection; one shared by every connection to a
+// host bounds the host's total; [LimitConn] (sending) and [LimitRecv]
+// (receiving) apply both to a Conn. [Limiter.SetLimit] and
+// [Limiter.SetBurst] change the bounds while transfers run: waits in
+// progress re-plan at once.
 //
 // # Offline media
 //

@@ -120,6 +120,9 @@ type limitedConn struct {
 	recvA, recvB *Limiter
 }
 
+// Unwrap returns the Conn LimitConn or LimitRecv wrapped.
+func (c *limitedConn) Unwrap() Conn { return c.Conn }
+
 func (c *limitedConn) Send(ctx context.Context, msg []byte) error {
 	if c.sendA != nil || c.sendB != nil {
 		if err := waitLimiters(ctx, len(msg), c.sendA, c.sendB); err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blockrep/blockrep/transport"
+	"github.com/blockrep/blockrep/transport/tcp"
+	"github.com/blockrep/blockrep/transport/transporttest"
 )
 
 // TestRealErrorsClassified breaks connections the ways networks do and
@@ -93,4 +95,41 @@ func TestRealErrorsClassified(t *testing.T) {
 		assert.True(t, transport.IsTemporary(err), "%v", err)
 		t.Logf("send: %v", err)
 	})
+}
+
+// TestCapabilities: a TLS connection reports its TLS 1.3 state through
+// transport.TLSConn, also through a LimitConn wrapper; an insecure one
+// says it has none; the Transport dials by name (transport.NameDialer).
+func TestCapabilities(t *testing.T) {
+	p := newPKI(t)
+	var nd transport.NameDialer = newTransport(t, p.config(p.primary))
+	l := listen(t, p.config(p.replica))
+	dialed, err := nd.DialName(t.Context(), l.Addr(), "replica.example")
+	require.NoError(t, err)
+	defer dialed.Close()
+	accepted, err := l.Accept(t.Context())
+	require.NoError(t, err)
+	defer accepted.Close()
+
+	limiter, err := transport.NewLimiter(0)
+	require.NoError(t, err)
+	for _, c := range []transport.Conn{dialed, accepted, transport.LimitConn(dialed, limiter, nil)} {
+		tc, ok := transport.AsConn[transport.TLSConn](c)
+		require.True(t, ok)
+		state, ok := tc.TLSState()
+		require.True(t, ok)
+		assert.Equal(t, uint16(tls.VersionTLS13), state.Version)
+		assert.True(t, state.HandshakeComplete)
+		assert.Contains(t, []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_AES_256_GCM_SHA384, tls.TLS_CHACHA20_POLY1305_SHA256}, state.CipherSuite)
+		require.NotEmpty(t, state.PeerCertificates)
+		assert.Equal(t, c.Peer().Fingerprint, tcp.Fingerprint(state.PeerCertificates[0]))
+		t.Logf("%s: %s", c.LocalAddr(), tls.CipherSuiteName(state.CipherSuite))
+	}
+
+	il := listen(t, tcp.Config{Insecure: true, Name: "replica"})
+	plain, _ := transporttest.Dial(t, newTransport(t, tcp.Config{Insecure: true, Name: "primary"}), il)
+	tc, ok := transport.AsConn[transport.TLSConn](plain)
+	require.True(t, ok, "the type has the capability")
+	_, ok = tc.TLSState()
+	assert.False(t, ok, "but an insecure link has no TLS state")
 }

@@ -3,6 +3,7 @@ package tcp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +48,10 @@ type conn struct {
 	onClose   func() // releases the listener's slot; nil for dialed conns
 }
 
-var _ transport.Conn = (*conn)(nil)
+var (
+	_ transport.Conn    = (*conn)(nil)
+	_ transport.TLSConn = (*conn)(nil)
+)
 
 func newConn(nc, raw net.Conn, limit int, idle time.Duration) *conn {
 	return &conn{
@@ -235,6 +239,16 @@ func watch(ctx context.Context, set func(time.Time) error) func() bool {
 		return nil
 	}
 	return context.AfterFunc(ctx, func() { _ = set(past) })
+}
+
+// TLSState returns the state of the TLS connection, and false on an
+// insecure link; it implements transport.TLSConn.
+func (c *conn) TLSState() (tls.ConnectionState, bool) {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return tls.ConnectionState{}, false
+	}
+	return tc.ConnectionState(), true
 }
 
 // Peer returns the identity established by the handshake.

@@ -20,7 +20,10 @@ type Transport struct {
 	denyFP map[string]bool
 }
 
-var _ transport.Transport = (*Transport)(nil)
+var (
+	_ transport.Transport  = (*Transport)(nil)
+	_ transport.NameDialer = (*Transport)(nil)
+)
 
 // New validates cfg and returns a Transport using it.
 func New(cfg Config) (*Transport, error) {

@@ -309,8 +309,12 @@ func TestSilentPeers(t *testing.T) {
 	// Short timeouts make the tests quick; where a good peer must get
 	// through as well, only the timeout under test is short, so a loaded
 	// machine cannot fail the good peer.
+	// The handshake bound also covers connecting, which on a loaded
+	// machine can take a scheduling delay: 250 ms keeps a dial to a silent
+	// listener a handshake timeout (ErrConnectionLost), not a connect
+	// timeout (ErrUnreachable).
 	short := func(c tcp.Config) tcp.Config {
-		c.HandshakeTimeout = 50 * time.Millisecond
+		c.HandshakeTimeout = 250 * time.Millisecond
 		return c
 	}
 	shortIdle := func(c tcp.Config) tcp.Config {

@@ -86,7 +86,9 @@ func testRecvBuffer(t *testing.T, p Pair) {
 
 func testBidirectional(t *testing.T, p Pair) {
 	dialed, accepted, _ := Connect(t, p)
-	ctx := t.Context()
+	// A failure on one side cancels the other three loops, which would
+	// otherwise wait for frames that never come.
+	g, ctx := errgroup.WithContext(t.Context())
 	const n = 200
 	msg := func(from string, i int) []byte {
 		return fmt.Appendf(bytes.Repeat([]byte{'.'}, 40000), "%s %d", from, i)
@@ -119,7 +121,6 @@ func testBidirectional(t *testing.T, p Pair) {
 			return g.Wait()
 		}
 	}
-	var g errgroup.Group
 	g.Go(exchange(dialed, "dialer", "listener"))
 	g.Go(exchange(accepted, "listener", "dialer"))
 	require.NoError(t, g.Wait())

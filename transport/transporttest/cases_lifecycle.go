@@ -19,7 +19,10 @@ import (
 // closing from either side, identities and the frame limit.
 
 func testConcurrentConnections(t *testing.T, p Pair) {
-	ctx := t.Context()
+	// A failing client cancels ctx, so the server does not wait forever
+	// for a connection that will not come.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	l, err := p.Listener.Listen(ctx, p.ListenAddr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
@@ -56,7 +59,12 @@ func testConcurrentConnections(t *testing.T, p Pair) {
 
 	var clients errgroup.Group
 	for i := range conns {
-		clients.Go(func() error {
+		clients.Go(func() (err error) {
+			defer func() {
+				if err != nil {
+					cancel()
+				}
+			}()
 			c, err := p.Dialer.Dial(ctx, l.Addr())
 			if err != nil {
 				return err

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -50,9 +51,25 @@ func benchStream(b *testing.B, w *world) []byte {
 // BenchmarkApply measures applying a delta with undo logging and every
 // fsync, in MB/s of changed blocks, on the real filesystem.
 func BenchmarkApply(b *testing.B) {
+	for _, batch := range []int{4 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("batch=%dMiB", batch>>20), func(b *testing.B) { benchApply(b, WithApplyBatch(batch)) })
+	}
+}
+
+// BenchmarkApplyMem is BenchmarkApply on the in-memory filesystem: the
+// CPU cost of an apply (verifying, decoding and hashing) without the disk.
+func BenchmarkApplyMem(b *testing.B) {
+	benchApplyOn(b, vfs.NewMem(), "store")
+}
+
+func benchApply(b *testing.B, opts ...Option) {
+	benchApplyOn(b, vfs.OS(), b.TempDir(), opts...)
+}
+
+func benchApplyOn(b *testing.B, fsys vfs.FS, root string, opts ...Option) {
 	ctx := context.Background()
 	w := newWorld(b, 70, "bench", delta.DefaultBlockSize, benchVolume)
-	st, err := Open(vfs.OS(), b.TempDir())
+	st, err := Open(fsys, root, opts...)
 	require.NoError(b, err)
 	defer st.Close()
 	g, err := st.CreateGroup(ctx, w.group, w.spec)

@@ -45,16 +45,19 @@ func (r *Relationship) initialLocked(ctx context.Context) (CycleResult, error) {
 		return CycleResult{}, err
 	}
 	res, err := r.transfer(ctx, true)
+	// The state moves before the outcome is reported, so that whoever
+	// hears of it (OnCycle) sees the state it led to.
+	if err != nil {
+		if r.State() == InitialReplicationInProgress {
+			r.transition("initial replication failed", InitialReplicationPending)
+		}
+	} else {
+		r.transition("initial replication done", Replicating)
+	}
 	r.finish(true, res, err)
 	if err != nil {
-		back := InitialReplicationPending
-		if errors.Is(err, errUnknownReplicaPoint) {
-			back = ResynchronizationRequired
-		}
-		r.transition("initial replication failed", back)
 		return CycleResult{}, err
 	}
-	r.transition("initial replication done", Replicating)
 	return res, nil
 }
 

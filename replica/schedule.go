@@ -27,7 +27,7 @@ type schedule struct {
 func (r *Relationship) loop(ctx context.Context) {
 	var s schedule
 	clock := r.clock
-	for {
+	for ctx.Err() == nil {
 		now := clock.Now()
 		state := r.State()
 		var wakeAt time.Time
@@ -63,9 +63,6 @@ func (r *Relationship) loop(ctx context.Context) {
 			s.failures = 0
 			s.nextAttempt = time.Time{}
 		}
-		if ctx.Err() != nil {
-			return
-		}
 		var timerC <-chan time.Time
 		var t Timer
 		if !wakeAt.IsZero() {
@@ -79,9 +76,6 @@ func (r *Relationship) loop(ctx context.Context) {
 		}
 		if t != nil {
 			t.Stop()
-		}
-		if ctx.Err() != nil {
-			return
 		}
 	}
 }
@@ -115,6 +109,11 @@ func (r *Relationship) countMissed() {
 // attempt runs a due initial replication or cycle and plans the next one.
 func (r *Relationship) attempt(ctx context.Context, s *schedule, initial bool) {
 	if err := r.acquire(ctx); err != nil {
+		return
+	}
+	if ctx.Err() != nil {
+		// acquire may win its race with a ctx that is already done.
+		r.release()
 		return
 	}
 	var err error

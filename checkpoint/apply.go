@@ -200,6 +200,7 @@ type applyRun struct {
 	changed  []*delta.Set
 	hashUndo []hashChange // previous live hashes, to restore on abort
 	jobs     []hashJob    // blocks of the current batch to rehash
+	created  []string     // hash files written for the commit
 	buf      []byte
 	zero     []byte
 }
@@ -216,15 +217,14 @@ func (g *dirGroup) applyVerified(ctx context.Context, staged vfs.File, size int6
 	g.mu.RUnlock()
 	m := old.clone()
 	undoName := m.newFile("undo/", ".undo")
-	hashName := m.newFile("hashes-", ".bin")
 	run, err := g.startUndo(undoName, undoIDs{base: h.Base, new: h.New})
 	if err != nil {
 		removeIfExists(g.fsys, g.path(undoName))
 		return Point{}, nil, fmt.Errorf("checkpoint: apply: create undo log: %w", err)
 	}
-	pt, pruned, err := run.apply(ctx, staged, size, h, m, hashName)
+	pt, pruned, err := run.apply(ctx, staged, size, h, m)
 	if err != nil {
-		return Point{}, nil, g.abortApply(run, hashName, err)
+		return Point{}, nil, g.abortApply(run, err)
 	}
 	return pt, pruned, nil
 }
@@ -264,7 +264,7 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 	return run, nil
 }
 
-func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest, hashName string) (Point, []delta.PointID, error) {
+func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest) (Point, []delta.PointID, error) {
 	g := run.g
 	dec, err := delta.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(staged, 0, size), readBuffer), g.decoderOptions()...)
 	if err != nil {
@@ -288,12 +288,9 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	if err := g.syncVolumes(); err != nil {
 		return Point{}, nil, err
 	}
-	lists := g.hashes
-	hb, err := encodeHashes(lists)
+	obsolete, created, err := g.persistHashes(m, run.changed)
+	run.created = created
 	if err != nil {
-		return Point{}, nil, err
-	}
-	if err := writeSynced(g.fsys, g.path(hashName), hb); err != nil {
 		return Point{}, nil, err
 	}
 	if _, err := run.uw.flush(); err != nil {
@@ -301,7 +298,7 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	}
 	pt := Point{
 		ID: h.New, Base: h.Base, Time: h.Time, Applied: g.s.opts.now().UTC(),
-		Consistency: h.Consistency, Size: size, Changed: run.changed, Hash: delta.GroupRoot(lists),
+		Consistency: h.Consistency, Size: size, Changed: run.changed, Hash: delta.GroupRoot(g.hashes),
 	}
 	prev := m.latest()
 	if prev != nil {
@@ -314,8 +311,6 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	dropped := g.oldestPrunable(m)
 	m.Points = m.Points[len(dropped):]
 	logKept := prev != nil && !slices.ContainsFunc(dropped, func(d pointState) bool { return d.ID == prev.ID })
-	oldHashes := m.Hashes
-	m.Hashes = hashName
 	if len(h.Meta) > 0 {
 		m.Spec.Meta = h.Meta
 	}
@@ -346,7 +341,9 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 		}
 		ids = append(ids, d.ID)
 	}
-	removeIfExists(g.fsys, g.path(oldHashes))
+	for _, name := range obsolete {
+		removeIfExists(g.fsys, g.path(name))
+	}
 	g.log.Info("applied", "point", pt.ID, "blocks", pt.ChangedBlocks(), "bytes", size, "pruned", len(ids))
 	return pt, ids, nil
 }
@@ -373,7 +370,7 @@ func (g *dirGroup) oldestPrunable(m *manifest) []pointState {
 // failed apply: write the published undo entries back, sync, drop the
 // in-progress log. If that fails too, the group is failed and a reopen
 // finishes the job from the durable undo log.
-func (g *dirGroup) abortApply(run *applyRun, hashName string, cause error) error {
+func (g *dirGroup) abortApply(run *applyRun, cause error) error {
 	if errors.Is(cause, ErrFailed) {
 		// The manifest was renamed in but not made durable: whether the
 		// point exists is for the reopen to find out, from the disk.
@@ -405,7 +402,9 @@ func (g *dirGroup) abortApply(run *applyRun, hashName string, cause error) error
 	// The volumes are back and synced: the log is no longer needed, and its
 	// removal must be durable before another apply changes the volumes, or
 	// a reopen after a later crash would write this stale log back.
-	removeIfExists(g.fsys, g.path(hashName))
+	for _, name := range run.created {
+		removeIfExists(g.fsys, g.path(name))
+	}
 	err = removeIfExists(g.fsys, g.path(run.log.name))
 	if err == nil {
 		err = g.fsys.SyncDir(g.path(path.Dir(run.log.name)))

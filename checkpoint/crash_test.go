@@ -72,6 +72,15 @@ func crashLoopReopen(t *testing.T, base *vfs.MemFS, group string, op func(Group)
 	return total
 }
 
+// withHashLogCompact sets the hash journal's compaction threshold (0 keeps
+// the default).
+func withHashLogCompact(n int64) Option {
+	return func(o *options) error {
+		o.hashLogCompact = n
+		return nil
+	}
+}
+
 // setupChain builds a store on a MemFS with the world's group and applies
 // count points; it returns the MemFS, settled (closed) for cloning.
 func setupChain(t *testing.T, w *world, count int, c change) *vfs.MemFS {
@@ -105,13 +114,15 @@ func requireChainOf(t *testing.T, g Group, w *world) []delta.PointID {
 func TestCrashDuringApply(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name   string
-		before int // points before the crashing apply
-		c      change
+		name    string
+		before  int // points before the crashing apply
+		c       change
+		compact int64 // hash journal compaction threshold, 0 for the default
 	}{
-		{"initial", 0, change{blocks: 10, zeros: true}},
-		{"second", 1, change{blocks: 10, pages: true, copies: true}},
-		{"with chain", 3, change{blocks: 12, pages: true, zeros: true, copies: true}},
+		{"initial", 0, change{blocks: 10, zeros: true}, 0},
+		{"second", 1, change{blocks: 10, pages: true, copies: true}, 0},
+		{"with chain", 3, change{blocks: 12, pages: true, zeros: true, copies: true}, 0},
+		{"hash journal compaction", 3, change{blocks: 12, pages: true}, 900},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, 20, "vm1", 16<<10, 256<<10, 160<<10+5000)
@@ -151,7 +162,7 @@ func TestCrashDuringApply(t *testing.T) {
 				default:
 					t.Fatalf("crash at %d: store at unexpected point %s", n, latest)
 				}
-			}, WithApplyBatch(64<<10))
+			}, WithApplyBatch(64<<10), withHashLogCompact(tc.compact))
 			t.Logf("%d operations, %d crashes left the old point, %d the new", total, sawOld, sawNew)
 			require.Positive(t, sawOld)
 			require.Positive(t, sawNew)

@@ -159,6 +159,11 @@ func (s *DirStore) buildGroup(dir, id string, spec GroupSpec) error {
 	if err := writeFileAtomic(s.fsys, dir, m.Hashes, hb); err != nil {
 		return err
 	}
+	m.HashLog = m.newFile("hashlog-", ".bin")
+	m.HashLogSize = int64(len(hashLogMagic))
+	if err := writeFileAtomic(s.fsys, dir, m.HashLog, []byte(hashLogMagic)); err != nil {
+		return err
+	}
 	mb, err := m.encode()
 	if err != nil {
 		return err

@@ -117,6 +117,9 @@ func (g *dirGroup) load(ctx context.Context) error {
 	if g.hashes, err = decodeHashes(hb, g.geoms); err != nil {
 		return damaged(g.id, m.Hashes, "malformed", err)
 	}
+	if err := g.loadHashLog(); err != nil {
+		return err
+	}
 	for _, p := range m.Points[:max(len(m.Points)-1, 0)] {
 		st, err := g.fsys.Stat(g.path(p.Undo))
 		if err != nil {
@@ -139,11 +142,41 @@ func (g *dirGroup) load(ctx context.Context) error {
 	return nil
 }
 
+// anyFile accepts any sequence number in checkFileName: for recognising
+// this package's leftovers, whatever manifest drew their numbers.
+const anyFile = ^uint64(0)
+
+// loadHashLog replays the committed part of the hash journal onto the
+// hash lists.
+func (g *dirGroup) loadHashLog() error {
+	m := g.man
+	f, err := g.fsys.Open(g.path(m.HashLog))
+	if err != nil {
+		return damaged(g.id, m.HashLog, "hash journal missing", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return damaged(g.id, m.HashLog, "cannot stat hash journal", err)
+	}
+	if st.Size() < m.HashLogSize {
+		return damaged(g.id, m.HashLog, fmt.Sprintf("hash journal is %d bytes, %d committed (truncated)", st.Size(), m.HashLogSize), nil)
+	}
+	b := make([]byte, m.HashLogSize) // bounded by decodeManifest
+	if err := readFull(f, b, 0); err != nil {
+		return damaged(g.id, m.HashLog, "unreadable", err)
+	}
+	if err := replayHashLog(b, g.hashes); err != nil {
+		return damaged(g.id, m.HashLog, "malformed", err)
+	}
+	return nil
+}
+
 // collectGarbage removes files no committed state refers to: leftovers of
 // an interrupted apply, prune or commit. Only names this package generates
 // in its own sub-directories are touched.
 func (g *dirGroup) collectGarbage() error {
-	keep := map[string]bool{g.man.Hashes: true}
+	keep := map[string]bool{g.man.Hashes: true, g.man.HashLog: true}
 	for _, p := range g.man.Points {
 		if p.Undo != "" {
 			keep[p.Undo] = true
@@ -161,7 +194,8 @@ func (g *dirGroup) collectGarbage() error {
 			case e.IsDir() || keep[name]:
 				continue
 			case dir == "." && !(e.Name() == manifestName+".tmp" || e.Name() == intentName+".tmp" ||
-				checkFileName(e.Name(), "hashes-", ".bin", g.man.NextFile+2) == nil):
+				checkFileName(e.Name(), "hashes-", ".bin", anyFile) == nil ||
+				checkFileName(e.Name(), "hashlog-", ".bin", anyFile) == nil):
 				continue
 			}
 			if err := removeIfExists(g.fsys, g.path(name)); err != nil {

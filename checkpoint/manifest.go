@@ -23,14 +23,16 @@ const manifestVersion = 1
 
 // manifest is the committed state of a group, decoded and validated.
 type manifest struct {
-	Group     string
-	Spec      GroupSpec
-	Points    []pointState // oldest first
-	Pins      []Pin
-	Hashes    string // file holding the live block hash lists
-	NextFile  uint64 // sequence for new file names
-	Created   time.Time
-	Retention Retention
+	Group       string
+	Spec        GroupSpec
+	Points      []pointState // oldest first
+	Pins        []Pin
+	Hashes      string // file holding the block hash lists of the live volumes...
+	HashLog     string // ...amended by this journal...
+	HashLogSize int64  // ...up to this committed length
+	NextFile    uint64 // sequence for new file names
+	Created     time.Time
+	Retention   Retention
 }
 
 // pointState is a Point plus where its undo log lives.
@@ -90,17 +92,19 @@ func (m *manifest) newFile(prefix, suffix string) string {
 
 // On-disk (JSON) form.
 type jsonManifest struct {
-	Version   int           `json:"version"`
-	Group     string        `json:"group"`
-	BlockSize int           `json:"block_size"`
-	Volumes   []jsonVolume  `json:"volumes"`
-	Meta      []byte        `json:"meta,omitempty"`
-	Retention jsonRetention `json:"retention"`
-	Points    []jsonPoint   `json:"points"`
-	Pins      []jsonPin     `json:"pins,omitempty"`
-	Hashes    string        `json:"hashes"`
-	NextFile  uint64        `json:"next_file"`
-	Created   time.Time     `json:"created"`
+	Version     int           `json:"version"`
+	Group       string        `json:"group"`
+	BlockSize   int           `json:"block_size"`
+	Volumes     []jsonVolume  `json:"volumes"`
+	Meta        []byte        `json:"meta,omitempty"`
+	Retention   jsonRetention `json:"retention"`
+	Points      []jsonPoint   `json:"points"`
+	Pins        []jsonPin     `json:"pins,omitempty"`
+	Hashes      string        `json:"hashes"`
+	HashLog     string        `json:"hash_log"`
+	HashLogSize int64         `json:"hash_log_size"`
+	NextFile    uint64        `json:"next_file"`
+	Created     time.Time     `json:"created"`
 }
 
 type jsonVolume struct {
@@ -136,15 +140,17 @@ type jsonPin struct {
 
 func (m *manifest) encode() ([]byte, error) {
 	j := jsonManifest{
-		Version:   manifestVersion,
-		Group:     m.Group,
-		BlockSize: m.Spec.BlockSize,
-		Meta:      m.Spec.Meta,
-		Retention: jsonRetention(m.Retention),
-		Points:    make([]jsonPoint, 0, len(m.Points)),
-		Hashes:    m.Hashes,
-		NextFile:  m.NextFile,
-		Created:   m.Created,
+		Version:     manifestVersion,
+		Group:       m.Group,
+		BlockSize:   m.Spec.BlockSize,
+		Meta:        m.Spec.Meta,
+		Retention:   jsonRetention(m.Retention),
+		Points:      make([]jsonPoint, 0, len(m.Points)),
+		Hashes:      m.Hashes,
+		HashLog:     m.HashLog,
+		HashLogSize: m.HashLogSize,
+		NextFile:    m.NextFile,
+		Created:     m.Created,
 	}
 	for _, v := range m.Spec.Volumes {
 		j.Volumes = append(j.Volumes, jsonVolume{ID: v.ID, Size: v.Size})
@@ -188,7 +194,7 @@ func decodeManifest(b []byte, group string) (*manifest, error) {
 	if j.Group != group {
 		return nil, fmt.Errorf("manifest names group %q", j.Group)
 	}
-	m := &manifest{Group: j.Group, Hashes: j.Hashes, NextFile: j.NextFile, Created: j.Created, Retention: Retention(j.Retention)}
+	m := &manifest{Group: j.Group, Hashes: j.Hashes, HashLog: j.HashLog, HashLogSize: j.HashLogSize, NextFile: j.NextFile, Created: j.Created, Retention: Retention(j.Retention)}
 	if j.BlockSize == 0 {
 		return nil, fmt.Errorf("block size missing")
 	}
@@ -201,6 +207,12 @@ func decodeManifest(b []byte, group string) (*manifest, error) {
 	}
 	if err := checkFileName(j.Hashes, "hashes-", ".bin", j.NextFile); err != nil {
 		return nil, fmt.Errorf("hashes: %w", err)
+	}
+	if err := checkFileName(j.HashLog, "hashlog-", ".bin", j.NextFile); err != nil {
+		return nil, fmt.Errorf("hash log: %w", err)
+	}
+	if j.HashLogSize < int64(len(hashLogMagic)) || j.HashLogSize > maxHashLogSize(m.Spec.Geometries()) {
+		return nil, fmt.Errorf("hash log size %d out of range", j.HashLogSize)
 	}
 	if len(j.Points) > MaxPoints {
 		return nil, fmt.Errorf("%d points exceeds limit %d", len(j.Points), MaxPoints)

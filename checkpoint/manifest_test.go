@@ -21,6 +21,8 @@ func sampleManifest(t testing.TB) *manifest {
 	require.NoError(t, spec.validate())
 	m := &manifest{Group: "g1", Spec: spec, Retention: spec.Retention, Created: time.Unix(100, 0).UTC()}
 	m.Hashes = m.newFile("hashes-", ".bin")
+	m.HashLog = m.newFile("hashlog-", ".bin")
+	m.HashLogSize = 100
 	geoms := spec.Geometries()
 	for i := range 3 {
 		p := pointState{Point: Point{
@@ -67,6 +69,9 @@ func TestManifestRejects(t *testing.T) {
 		{"no volumes", func(j map[string]any) { j["volumes"] = []any{} }},
 		{"hashes path", func(j map[string]any) { j["hashes"] = "../../etc/passwd" }},
 		{"hashes future", func(j map[string]any) { j["hashes"] = "hashes-99.bin" }},
+		{"hash log path", func(j map[string]any) { j["hash_log"] = "undo/1.undo" }},
+		{"hash log size", func(j map[string]any) { j["hash_log_size"] = 3 }},
+		{"hash log huge", func(j map[string]any) { j["hash_log_size"] = int64(1) << 50 }},
 		{"undo path", func(j map[string]any) { point(j, 0)["undo"] = "/tmp/x.undo" }},
 		{"undo missing", func(j map[string]any) { delete(point(j, 0), "undo") }},
 		{"undo shared", func(j map[string]any) { point(j, 1)["undo"] = point(j, 0)["undo"] }},

@@ -14,6 +14,9 @@ type options struct {
 	now        func() time.Time
 	batchBytes int
 	maxIndex   int64
+	// hashLogCompact overrides compactAt (tests set it to exercise
+	// compaction with small volumes).
+	hashLogCompact int64
 }
 
 func defaultOptions() options {

@@ -22,7 +22,10 @@ func TestRandomOperations(t *testing.T) {
 		w.step = 20 * time.Minute
 		w.spec.Retention = Retention{Additional: 4, Spacing: 30 * time.Minute}
 		fsys := vfs.NewMem()
-		st, err := Open(fsys, "store")
+		// A small journal threshold makes applies and rollbacks compact
+		// the hash journal now and then.
+		opt := withHashLogCompact(2000)
+		st, err := Open(fsys, "store", opt)
 		require.NoError(t, err)
 		g, err := st.CreateGroup(ctx, w.group, w.spec)
 		require.NoError(t, err)
@@ -83,7 +86,7 @@ func TestRandomOperations(t *testing.T) {
 				if w.rng.IntN(2) == 0 {
 					fsys = fsys.Crash()
 				}
-				st, err = Open(fsys, "store")
+				st, err = Open(fsys, "store", opt)
 				require.NoError(t, err)
 				g, err = st.Group(ctx, w.group)
 				require.NoError(t, err, "step %d", step)

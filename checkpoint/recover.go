@@ -75,7 +75,7 @@ func (g *dirGroup) undoInterrupted() error {
 	removed := false
 	for _, e := range ents {
 		name := path.Join("undo", e.Name())
-		if e.IsDir() || named[name] || checkFileName(name, "undo/", ".undo", g.man.NextFile+2) != nil {
+		if e.IsDir() || named[name] || checkFileName(name, "undo/", ".undo", anyFile) != nil {
 			continue
 		}
 		rolled, err := g.undoLogOf(name)

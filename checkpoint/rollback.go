@@ -91,14 +91,15 @@ func (g *dirGroup) rollbackLocked(ctx context.Context, i int) error {
 	if err := g.syncVolumes(); err != nil {
 		return err
 	}
+	touched := make([]*delta.Set, len(g.geoms))
 	for v, geo := range g.geoms {
-		touched := delta.NewSet(geo.Blocks())
+		touched[v] = delta.NewSet(geo.Blocks())
 		for j := i + 1; j <= k; j++ {
-			if err := touched.Union(old.Points[j].Changed[v]); err != nil {
+			if err := touched[v].Union(old.Points[j].Changed[v]); err != nil {
 				return err
 			}
 		}
-		if err := delta.UpdateHashes(ctx, g.hashes[v], g.vols[v], touched); err != nil {
+		if err := delta.UpdateHashes(ctx, g.hashes[v], g.vols[v], touched[v]); err != nil {
 			return err
 		}
 	}
@@ -107,18 +108,12 @@ func (g *dirGroup) rollbackLocked(ctx context.Context, i int) error {
 		return damaged(g.id, "undo", fmt.Sprintf("rolled-back content hash %s differs from point %s's %s", root, target.ID, target.Hash), nil)
 	}
 	m := old.clone()
-	hashName := m.newFile("hashes-", ".bin")
-	hb, err := encodeHashes(g.hashes)
+	obsolete, _, err := g.persistHashes(m, touched)
 	if err != nil {
-		return err
-	}
-	if err := writeSynced(g.fsys, g.path(hashName), hb); err != nil {
 		return err
 	}
 	m.Points = m.Points[:i+1]
 	m.Points[i].Undo, m.Points[i].UndoSize, m.Points[i].UndoRecords = "", 0, 0
-	oldHashes := m.Hashes
-	m.Hashes = hashName
 	b, err := m.encode()
 	if err != nil {
 		return err
@@ -131,7 +126,9 @@ func (g *dirGroup) rollbackLocked(ctx context.Context, i int) error {
 		g.dropLog(l.name)
 		removeIfExists(g.fsys, g.path(l.name))
 	}
-	removeIfExists(g.fsys, g.path(oldHashes))
+	for _, name := range obsolete {
+		removeIfExists(g.fsys, g.path(name))
+	}
 	// Not needed for correctness (see recover), but it keeps a reopen from
 	// writing the target's stale log back for nothing.
 	g.fsys.SyncDir(g.path("undo"))

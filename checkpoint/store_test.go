@@ -195,6 +195,15 @@ func TestDamagedStoreIsReported(t *testing.T) {
 			b[len(b)/2] ^= 1
 			write(t, fsys, dir+"/"+m.Hashes, b)
 		}},
+		{"hash journal truncated", "hashlog", func(t *testing.T, fsys *vfs.MemFS, dir string, m *manifest) {
+			truncate(t, fsys, dir+"/"+m.HashLog, 10)
+		}},
+		{"hash journal corrupt", "hashlog", func(t *testing.T, fsys *vfs.MemFS, dir string, m *manifest) {
+			b, err := fsys.ReadFile(dir + "/" + m.HashLog)
+			require.NoError(t, err)
+			b[len(b)-10] ^= 1
+			write(t, fsys, dir+"/"+m.HashLog, b)
+		}},
 		{"intent garbage", intentName, func(t *testing.T, fsys *vfs.MemFS, dir string, m *manifest) {
 			write(t, fsys, dir+"/"+intentName, []byte(`{"op":"format-disk"}`))
 		}},

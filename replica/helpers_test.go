@@ -60,7 +60,7 @@ var epoch = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // env is a primary host and a replica host on one in-memory network, with
 // a fake clock.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	clk     *replicatest.Clock
 	net     *memory.Network
@@ -106,7 +106,6 @@ func withStoreDir(fsys vfs.FS, root string) envOption {
 }
 
 func newEnv(t testing.TB, opts ...envOption) *env {
-	tt, _ := t.(*testing.T)
 	cfg := envConfig{
 		entries: []transport.AuthEntry{{Peer: "primary", Group: "*", Storage: "."}},
 		fsys:    vfs.NewMem(),
@@ -117,7 +116,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: tt, ctx: ctx, clk: replicatest.NewClock(epoch), events: make(chan replica.CycleEvent, 64), seed: 1}
+	e := &env{t: t, ctx: ctx, clk: replicatest.NewClock(epoch), events: make(chan replica.CycleEvent, 64), seed: 1}
 	net, err := memory.NewNetwork(1)
 	require.NoError(t, err)
 	e.net = net

@@ -54,7 +54,7 @@ func (r *Relationship) initialLocked(ctx context.Context) (CycleResult, error) {
 	} else {
 		r.transition("initial replication done", Replicating)
 	}
-	r.finish(true, res, err)
+	r.finish(ctx, true, res, err)
 	if err != nil {
 		return CycleResult{}, err
 	}
@@ -80,14 +80,17 @@ func (r *Relationship) cycleLocked(ctx context.Context) (CycleResult, error) {
 		return CycleResult{}, &StateError{Op: "cycle", From: st}
 	}
 	res, err := r.transfer(ctx, false)
-	r.finish(false, res, err)
+	r.finish(ctx, false, res, err)
 	return res, err
 }
 
-// finish records an attempt's outcome and reports it.
-func (r *Relationship) finish(initial bool, res CycleResult, err error) {
+// finish records an attempt's outcome and reports it. An attempt stopped
+// because its caller's ctx ended (Run stopping, Remove) is reported but not
+// counted as an error: it is not a replication failure.
+func (r *Relationship) finish(ctx context.Context, initial bool, res CycleResult, err error) {
 	r.mu.Lock()
 	switch {
+	case err != nil && ctx.Err() != nil:
 	case err == nil && initial:
 		r.stats.lastSuccess = r.clock.Now()
 		r.stats.lastErr, r.stats.fatal, r.stats.failures = nil, false, 0

@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -230,4 +231,46 @@ func TestSilentReplicaTimesOut(t *testing.T) {
 	e.event()
 	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
 	e.waitTimers(0)
+}
+
+// A cycle whose caller gives up (its ctx ends) restores its blocks and is
+// not counted as a replication error.
+func TestCancelledCycleIsNotAnError(t *testing.T) {
+	e := newEnv(t)
+	cfg, vols := groupConfig("vm1", 64<<10, 1)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+
+	fill(t, rel.Volume(0), 0, 4096, 8)
+	sent := make(chan struct{})
+	var once atomic.Bool
+	e.net.SetFaults("replica", "primary", memory.Faults{Hook: func(memory.FrameInfo) memory.Action {
+		if once.CompareAndSwap(false, true) {
+			close(sent)
+		}
+		return memory.Drop
+	}})
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := rel.Cycle(ctx)
+		done <- err
+	}()
+	<-sent // the replica answered; the answer is lost
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	ev := e.event()
+	require.ErrorIs(t, ev.Err, context.Canceled)
+	st := rel.Stats()
+	assert.Equal(t, int64(0), st.Errors)
+	assert.Equal(t, int64(4096), st.PendingBytes)
+
+	e.net.SetFaults("replica", "primary", memory.Faults{})
+	res, err := rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
 }

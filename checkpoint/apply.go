@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"slices"
 
@@ -87,37 +88,30 @@ func (g *dirGroup) stage(ctx context.Context, r io.Reader) (vfs.File, int64, *de
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
 	}
-	cw := &countWriter{w: f}
-	in := io.TeeReader(io.LimitReader(&ctxReader{ctx: ctx, r: r}, limit+1), cw)
-	h, err := delta.Verify(bufio.NewReaderSize(in, readBuffer), delta.WithMaxStreamBytes(limit))
-	if err == nil && cw.err != nil {
-		err = cw.err
-	}
+	cr := &countReader{r: io.LimitReader(&ctxReader{ctx: ctx, r: r}, limit+1)}
+	dec, err := delta.NewDecoder(bufio.NewReaderSize(cr, readBuffer), delta.WithMaxStreamBytes(limit))
 	if err != nil {
-		if cw.err != nil {
-			err = cw.err // the disk's error, not the stream's
-		}
 		return f, 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
 	}
-	return f, cw.n, h, nil
-}
-
-// countWriter counts what it writes and keeps the first error, so that a
-// failing staging write (a full disk) is reported as such.
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
+	defer dec.Close()
+	sw := &stageWriter{bw: bufio.NewWriterSize(f, readBuffer)}
+	for {
+		rec, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			// The trailer checked out: the whole stream is good.
+			break
+		}
+		if err != nil {
+			return f, 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
+		}
+		if err := sw.write(rec); err != nil {
+			return f, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
+		}
 	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
+	if err := sw.end(); err != nil {
+		return f, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
+	}
+	return f, cr.n, dec.Header(), nil
 }
 
 // maxStream is the largest stream the group can receive: every block as
@@ -166,14 +160,6 @@ func (g *dirGroup) check(h *delta.Header) (res ApplyResult, done bool, err error
 		return res, false, err
 	}
 	return res, false, nil
-}
-
-func (g *dirGroup) decoderOptions() []delta.DecoderOption {
-	return []delta.DecoderOption{
-		delta.WithMaxVolumes(len(g.geoms)),
-		delta.WithMaxBlockSize(g.man.Spec.BlockSize),
-		delta.WithMaxStreamBytes(g.maxStream()),
-	}
 }
 
 func matchVolumes(h *delta.Header, spec GroupSpec) error {
@@ -266,11 +252,7 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 
 func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest) (Point, []delta.PointID, error) {
 	g := run.g
-	dec, err := delta.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(staged, 0, size), readBuffer), g.decoderOptions()...)
-	if err != nil {
-		return Point{}, nil, err
-	}
-	defer dec.Close()
+	dec := newStageReader(io.NewSectionReader(staged, 0, math.MaxInt64), g.geoms)
 	// Decoding the next batch (CPU: checksums, decompression) overlaps
 	// with writing and syncing this one (I/O).
 	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize)

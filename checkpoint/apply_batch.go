@@ -28,7 +28,12 @@ type batchReader struct {
 	failure error // set before full is closed
 }
 
-func newBatchReader(ctx context.Context, dec *delta.Decoder, batchBytes, blockSize int) *batchReader {
+// recordReader is what batches are filled from: the staged records.
+type recordReader interface {
+	Next() (*delta.Record, error)
+}
+
+func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize int) *batchReader {
 	ctx, cancel := context.WithCancel(ctx)
 	rd := &batchReader{full: make(chan *recBatch, 1), free: make(chan *recBatch, 2), cancel: cancel, done: make(chan struct{})}
 	for range 2 {
@@ -76,7 +81,7 @@ func (rd *batchReader) stop() {
 
 // fill reads records until the batch holds batchBytes of data or
 // maxBatchRecords records, or the stream ends (eof).
-func (b *recBatch) fill(dec *delta.Decoder, batchBytes int) (eof bool, err error) {
+func (b *recBatch) fill(dec recordReader, batchBytes int) (eof bool, err error) {
 	b.recs, b.arena = b.recs[:0], b.arena[:0]
 	for len(b.arena) < batchBytes && len(b.recs) < maxBatchRecords {
 		rec, err := dec.Next()

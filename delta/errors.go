@@ -13,8 +13,9 @@ var (
 	ErrGeometry = errors.New("delta: invalid geometry")
 
 	// ErrCorrupt is returned (inside a *CorruptError) when a delta stream,
-	// an encoded Set or a persisted tracker state fails a check: a bad
-	// checksum, a truncated input, a length past its limit.
+	// an encoded Set, HashList or PageHashes, or a persisted tracker state
+	// fails a check: a bad checksum, a truncated input, a length past the
+	// limit its format states.
 	ErrCorrupt = errors.New("delta: corrupt data")
 
 	// ErrMismatch is returned when well-formed input does not fit the
@@ -23,7 +24,10 @@ var (
 	ErrMismatch = errors.New("delta: stream does not match target")
 
 	// ErrLimit is returned when input is well-formed but exceeds a limit the
-	// caller configured (a size, a count, a memory bound).
+	// caller configured (a size, a count, a memory bound): by a Decoder past
+	// its options' limits, by UnmarshalSet, UnmarshalHashList and
+	// UnmarshalPageHashes past their maxLen argument, and by constructors
+	// asked for more than the package supports.
 	ErrLimit = errors.New("delta: limit exceeded")
 
 	// ErrTrackingLost is returned by OpenTracker when the persisted state is

@@ -206,8 +206,10 @@ func (s *Set) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
 // UnmarshalSet decodes a Set written by AppendBinary from the front of b and
 // returns it with the number of bytes consumed. A universe larger than
-// maxLen blocks is refused before anything is allocated; any malformed input
-// gives a *CorruptError.
+// maxLen blocks gives an error wrapping ErrLimit before anything is
+// allocated (as UnmarshalHashList does for its limit); malformed input,
+// including a universe past any volume's (MaxVolumeSize/MinBlockSize
+// blocks), gives a *CorruptError.
 func UnmarshalSet(b []byte, maxLen int64) (*Set, int, error) {
 	p := 0
 	if len(b) < 1 || b[0] != setMagic {
@@ -219,8 +221,11 @@ func UnmarshalSet(b []byte, maxLen int64) (*Set, int, error) {
 		return nil, 0, corrupt(int64(p), "block set: bad length")
 	}
 	p += k
-	if n > uint64(maxLen) || n > MaxVolumeSize/MinBlockSize {
-		return nil, 0, corrupt(int64(p), fmt.Sprintf("block set: %d blocks exceeds limit %d", n, maxLen))
+	if n > MaxVolumeSize/MinBlockSize {
+		return nil, 0, corrupt(int64(p), fmt.Sprintf("block set: %d blocks exceeds the format's %d", n, int64(MaxVolumeSize/MinBlockSize)))
+	}
+	if maxLen < 0 || n > uint64(maxLen) {
+		return nil, 0, fmt.Errorf("%w: block set of %d blocks exceeds limit %d", ErrLimit, n, maxLen)
 	}
 	runs, k := binary.Uvarint(b[p:])
 	if k <= 0 {

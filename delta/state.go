@@ -2,6 +2,7 @@ package delta
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/bits"
@@ -167,6 +168,11 @@ func decodeStateBlob(b []byte, geoms []Geometry) ([]*Set, error) {
 				ErrMismatch, i, size, bs, g.Size, g.BlockSize)
 		}
 		s, k, err := UnmarshalSet(b[p:], g.Blocks())
+		if errors.Is(err, ErrLimit) {
+			// The sizes above matched, so a larger set is damage, not a
+			// limit of ours.
+			return nil, corrupt(int64(p), fmt.Sprintf("state volume %d: %v", i, err))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("state volume %d: %w", i, err)
 		}

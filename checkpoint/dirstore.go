@@ -18,9 +18,10 @@ import (
 //	<root>/groups/<id>/manifest.json    committed state (points, pins, file names)
 //	<root>/groups/<id>/intent.json      a rollback in progress
 //	<root>/groups/<id>/vol-<i>.img      live volume i, always at the latest point
-//	<root>/groups/<id>/hashes-<n>.bin   block hash lists of the live volumes
+//	<root>/groups/<id>/hashes-<n>.bin   block hash lists of the live volumes...
+//	<root>/groups/<id>/hashlog-<n>.bin  ...and the journal of their changes
 //	<root>/groups/<id>/undo/<n>.undo    undo logs, one per older point
-//	<root>/groups/<id>/staging/         the delta being applied
+//	<root>/groups/<id>/staging/         the verified records of the delta being applied
 //	<root>/groups/<id>/clones/<name>/   copy-on-write clones
 //	<root>/tmp/                         groups being created
 const (

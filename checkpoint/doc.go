@@ -8,8 +8,9 @@
 //
 // Open(fsys, root) keeps one directory per group under root/groups. A group
 // directory holds the live volumes (vol-000.img, ...), one undo log per
-// older point (undo/), the block hash lists of the live volumes, and a small
-// manifest.json naming the points, their times, kinds, block sets and
+// older point (undo/), the block hash lists of the live volumes (a file
+// rewritten now and then, and a journal each apply appends the changed
+// blocks' hashes to), and a small manifest.json naming the points, their times, kinds, block sets and
 // content hashes, the pins and every other file. The manifest is replaced
 // atomically (temp file, fsync, rename, fsync of the directory) and is the
 // only commit point. Group ids are 1 to 255 characters of [A-Za-z0-9._-]
@@ -20,8 +21,8 @@
 //
 // Group.Apply takes a delta stream (package delta) whose base is the latest
 // point — the zero PointID for the first, full stream of a new group. It
-// verifies the whole stream while staging it, checks its header against the
-// group (ErrBaseMismatch, ErrVolumeMismatch), then applies it in batches:
+// verifies the whole stream while staging its decoded records, checks its
+// header against the group (ErrBaseMismatch, ErrVolumeMismatch), then applies it in batches:
 // the old content of every block or page a batch overwrites goes to the
 // new undo log, which is fsynced before the new data is written. After the
 // volumes are synced the manifest commits the new point; the undo log then

@@ -3,6 +3,8 @@ package replica
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/blockrep/blockrep/delta"
 )
 
 // A replica keeps a group's metadata blob and failover settings together
@@ -26,7 +28,7 @@ func decodeGroupRecord(b []byte) (meta, failover []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: group record without its magic", ErrProtocol)
 	}
 	r := &wireReader{b: b, off: len(groupRecordMagic)}
-	meta = r.blob32(len(b))
+	meta = r.blob32(delta.MaxMeta)
 	failover = r.blob32(MaxFailoverSettings)
 	if r.err == nil && r.left() != 0 {
 		r.fail("%d bytes after the group record", r.left())

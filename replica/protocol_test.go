@@ -166,3 +166,24 @@ func FuzzMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGroupRecord checks the decoder of the group record a replica keeps
+// in its store: no panic, ErrProtocol on refusal, and a record it accepts
+// encodes back to the same bytes.
+func FuzzGroupRecord(f *testing.F) {
+	f.Add(encodeGroupRecord([]byte("meta"), []byte("ip=1")))
+	f.Add(encodeGroupRecord(nil, nil))
+	f.Add([]byte("BRGR1\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		meta, fo, err := decodeGroupRecord(b)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("error %v does not wrap ErrProtocol", err)
+			}
+			return
+		}
+		if again := encodeGroupRecord(meta, fo); string(again) != string(b) {
+			t.Fatalf("round trip changed the record:\n in %x\nout %x", b, again)
+		}
+	})
+}

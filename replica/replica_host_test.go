@@ -196,3 +196,41 @@ func TestReplicaHostRefusals(t *testing.T) {
 		assert.Equal(t, CodeUnknownGroup, p.recv(c).(nackMsg).Code)
 	})
 }
+
+func TestReplicaHostBoundsConnections(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	net, err := memory.NewNetwork(4)
+	require.NoError(t, err)
+	store, err := checkpoint.Open(vfs.NewMem(), "s")
+	require.NoError(t, err)
+	defer store.Close()
+	auth, err := transport.NewAuthorizer([]transport.AuthEntry{{Peer: "p", Group: "*", Storage: "."}})
+	require.NoError(t, err)
+	l, err := net.Endpoint("r").Listen(ctx, "r")
+	require.NoError(t, err)
+	defer l.Close()
+	h, err := NewReplicaHost(ReplicaConfig{Listener: l, Store: store, Authorizer: auth, MaxConnections: 1})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- h.Serve(ctx) }()
+
+	first, err := net.Endpoint("p").Dial(ctx, "r")
+	require.NoError(t, err)
+	defer first.Close()
+	require.NoError(t, sendMsg(ctx, first, helloMsg{Version: ProtocolVersion, Group: "g"}))
+	_, _, err = expectReply[statusMsg](ctx, first, nil)
+	require.NoError(t, err, "the first connection is served")
+
+	second, err := net.Endpoint("p").Dial(ctx, "r")
+	require.NoError(t, err)
+	defer second.Close()
+	_, err = second.Recv(ctx, nil)
+	assert.Error(t, err, "the second connection is closed at once")
+	assert.ErrorIs(t, h.Serve(ctx), ErrRunning)
+
+	cancel()
+	require.NoError(t, <-done)
+	_, err = first.Recv(context.Background(), nil)
+	assert.Error(t, err, "Serve closed the served connection on its way out")
+}

@@ -4,15 +4,22 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/blockrep/blockrep/checkpoint/vfs"
 	"github.com/blockrep/blockrep/replica"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // A user enables a group, sends the initial copy, writes and runs cycles
-// by hand; every point on the replica is the primary's image.
+// by hand; every point on the replica is the primary's image. The replica
+// keeps its store in memory, then on disk.
 func TestEnableInitialAndManualCycles(t *testing.T) {
-	e := newEnv(t)
+	t.Run("memory store", func(t *testing.T) { enableInitialAndManualCycles(t, withStoreDir(vfs.NewMem(), "store")) })
+	t.Run("disk store", func(t *testing.T) { enableInitialAndManualCycles(t, withStoreDir(vfs.OS(), t.TempDir())) })
+}
+
+func enableInitialAndManualCycles(t *testing.T, store envOption) {
+	e := newEnv(t, store)
 	seed := uint64(42)
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))

@@ -62,3 +62,23 @@ func TestHealthLevelsJSON(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"level":"Critical","reasons":["x"]}`, string(b))
 }
+
+// The CLI prints Stats as JSON: the keys are snake_case and the state is
+// its name.
+func TestStatsJSONKeys(t *testing.T) {
+	b, err := json.Marshal(Stats{State: Suspended, PendingBytes: 5, MissedCycles: 2})
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	assert.Equal(t, "Suspended", m["state"])
+	assert.Equal(t, float64(5), m["pending_size"])
+	assert.Equal(t, float64(2), m["missed_cycles"])
+	for k := range m {
+		for _, c := range k {
+			assert.True(t, c == '_' || c >= 'a' && c <= 'z', "key %q is not snake_case", k)
+		}
+	}
+	for _, k := range []string{"monitoring_window_start", "average_delta_size", "maximum_delta_size", "average_latency", "maximum_latency", "errors", "successful_cycles"} {
+		assert.Contains(t, m, k)
+	}
+}

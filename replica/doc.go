@@ -58,7 +58,18 @@
 //     they are merged back, so the next cycle sends them.
 //
 // Relationship.Cycle runs one cycle now. A failed cycle is retried after
-// 1, 2, 4 and 8 minutes, then every PrimaryConfig.RetryInterval.
+// 1, 2, 4 and 8 minutes, then every PrimaryConfig.RetryInterval;
+// PrimaryConfig.CycleTimeout bounds a cycle whose replica stops answering.
+// If the acknowledgement of a committed point is lost, the next cycle
+// learns it from the replica's status and builds on that point.
+//
+// # Restarting the primary
+//
+// With GroupConfig.TrackerState, change tracking survives a restart: the
+// host keeps the id from Relationship.LastPoint and, after the restart,
+// calls PrimaryHost.Reattach with it; the next cycle sends what was
+// written before. When the tracking state is lost, the relationship is
+// ResynchronizationRequired.
 //
 // # States, health and statistics
 //

@@ -108,8 +108,10 @@ type GroupConfig struct {
 	// Initial says how and when the first full copy is sent.
 	Initial InitialReplication
 	// TrackerState, when set, makes change tracking persistent: the
-	// tracker keeps its state in this file (delta.CreateTrackerFile), and
-	// the relationship owns and closes it.
+	// tracker keeps its state in this file (delta.CreateTrackerFile on
+	// Enable, delta.OpenTrackerFile on Reattach). Once Enable or Reattach
+	// succeeds the relationship owns the file and closes it on Remove or
+	// Close; on their error the caller keeps it.
 	TrackerState delta.StateFile
 }
 

@@ -1,10 +1,12 @@
 package replica_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/blockrep/blockrep/replica"
+	"github.com/blockrep/blockrep/transport/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -171,4 +173,36 @@ func TestScheduledInitialReplication(t *testing.T) {
 	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", ev.Result.Point))
 	e.waitTimers(1)
 	assert.Equal(t, []time.Time{epoch.Add(2*time.Hour + 5*time.Minute)}, e.clk.Deadlines())
+}
+
+// Closing the primary host while a scheduled cycle waits on a silent
+// replica cancels the cycle, restores its blocks and returns.
+func TestCloseDuringCycle(t *testing.T) {
+	e := newEnv(t)
+	cfg, _ := groupConfig("vm1", 64<<10, 1)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	e.run()
+	require.NoError(t, e.event().Err)
+	e.waitTimers(1)
+
+	fill(t, rel.Volume(0), 0, 4096, 1)
+	answered := make(chan struct{}, 1)
+	e.net.SetFaults("replica", "primary", memory.Faults{Hook: func(memory.FrameInfo) memory.Action {
+		select {
+		case answered <- struct{}{}:
+		default:
+		}
+		return memory.Drop
+	}})
+	e.clk.Advance(5 * time.Minute)
+	<-answered // the cycle now waits for an acknowledgement that never comes
+	require.NoError(t, e.primary.Close())
+	ev := e.event()
+	require.ErrorIs(t, ev.Err, context.Canceled)
+	st := rel.Stats()
+	assert.Equal(t, int64(0), st.Errors, "stopping is not a replication error")
+	assert.Equal(t, int64(4096), st.PendingBytes)
+	_, err = rel.Cycle(e.ctx)
+	assert.ErrorIs(t, err, replica.ErrClosed)
 }

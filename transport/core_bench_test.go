@@ -85,12 +85,25 @@ func benchTLS(b *testing.B, ca *certs.CA, name string) *tcp.Transport {
 // benchConn sends 1 GiB per operation from dialer to listener, reusing one
 // buffer on each side.
 func benchConn(b *testing.B, dialer, listener transport.Transport, addr string) {
+	move := connMover(b, dialer, listener, addr)
+	b.SetBytes(benchTotal)
+	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
+	for b.Loop() {
+		move()
+	}
+}
+
+// connMover connects dialer to listener and returns a function that sends
+// 1 GiB over the connection in benchFrame frames; the connection is closed
+// when the benchmark ends.
+func connMover(b *testing.B, dialer, listener transport.Transport, addr string) (move func()) {
 	ctx := b.Context()
 	l, err := listener.Listen(ctx, addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
+	b.Cleanup(func() { _ = l.Close() })
 	var acc errgroup.Group
 	var accepted transport.Conn
 	acc.Go(func() (err error) {
@@ -101,19 +114,16 @@ func benchConn(b *testing.B, dialer, listener transport.Transport, addr string) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer dialed.Close()
+	b.Cleanup(func() { _ = dialed.Close() })
 	if err := acc.Wait(); err != nil {
 		b.Fatal(err)
 	}
-	defer accepted.Close()
+	b.Cleanup(func() { _ = accepted.Close() })
 
 	msg := make([]byte, benchFrame)
 	transporttest.Fill(msg, 0)
 	buf := make([]byte, benchFrame)
-	b.SetBytes(benchTotal)
-	b.ReportAllocs()
-	defer reportCPU(b, processCPU())
-	for b.Loop() {
+	return func() {
 		var g errgroup.Group
 		g.Go(func() error {
 			for range benchTotal / benchFrame {
@@ -142,11 +152,24 @@ func benchConn(b *testing.B, dialer, listener transport.Transport, addr string) 
 // connection with no framing, and no encryption unless tlsConfig is set
 // (then it is crypto/tls alone, without this package's framing).
 func benchCopy(b *testing.B, tlsConfig *tls.Config) {
+	move := copyMover(b, tlsConfig)
+	b.SetBytes(benchTotal)
+	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
+	for b.Loop() {
+		move()
+	}
+}
+
+// copyMover connects a loopback TCP pair (under TLS when tlsConfig is set)
+// and returns a function that copies 1 GiB through it; the connections
+// are closed when the benchmark ends.
+func copyMover(b *testing.B, tlsConfig *tls.Config) (move func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	b.Cleanup(func() { _ = ln.Close() })
 	var acc errgroup.Group
 	var server net.Conn
 	acc.Go(func() (err error) {
@@ -157,11 +180,11 @@ func benchCopy(b *testing.B, tlsConfig *tls.Config) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer client.Close()
+	b.Cleanup(func() { _ = client.Close() })
 	if err := acc.Wait(); err != nil {
 		b.Fatal(err)
 	}
-	defer server.Close()
+	b.Cleanup(func() { _ = server.Close() })
 	if tlsConfig != nil {
 		tc := tls.Client(client, tlsConfig)
 		ts := tls.Server(server, tlsConfig)
@@ -179,10 +202,7 @@ func benchCopy(b *testing.B, tlsConfig *tls.Config) {
 	msg := make([]byte, benchFrame)
 	transporttest.Fill(msg, 0)
 	buf := make([]byte, benchFrame)
-	b.SetBytes(benchTotal)
-	b.ReportAllocs()
-	defer reportCPU(b, processCPU())
-	for b.Loop() {
+	return func() {
 		var g errgroup.Group
 		g.Go(func() error {
 			for range benchTotal / benchFrame {
@@ -199,6 +219,40 @@ func benchCopy(b *testing.B, tlsConfig *tls.Config) {
 		if err := g.Wait(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkTLSVersusPlain moves 1 GiB over a plain loopback connection and
+// then 1 GiB over this package's TLS transport in every operation, so that
+// machine load changing during the run weighs on both alike, and reports
+// TLS throughput and CPU efficiency as percentages of the plain copy's.
+// (BenchmarkTransfer runs each kind as its own sub-benchmark, seconds
+// apart.)
+func BenchmarkTLSVersusPlain(b *testing.B) {
+	ca, err := certs.NewCA("bench CA")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := copyMover(b, nil)
+	secure := connMover(b, benchTLS(b, ca, "primary.example"), benchTLS(b, ca, "replica.example"), "127.0.0.1:0")
+	var plainWall, plainCPU, tlsWall, tlsCPU time.Duration
+	measure := func(move func(), wall, cpu *time.Duration) {
+		w, c := time.Now(), processCPU()
+		move()
+		*wall += time.Since(w)
+		*cpu += processCPU() - c
+	}
+	b.SetBytes(2 * benchTotal)
+	for b.Loop() {
+		measure(plain, &plainWall, &plainCPU)
+		measure(secure, &tlsWall, &tlsCPU)
+	}
+	mbps := func(d time.Duration) float64 { return float64(b.N) * benchTotal / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(plainWall), "plain-MB/s")
+	b.ReportMetric(mbps(tlsWall), "tls-MB/s")
+	b.ReportMetric(100*plainWall.Seconds()/tlsWall.Seconds(), "tls-%-of-plain")
+	if plainCPU > 0 && tlsCPU > 0 {
+		b.ReportMetric(100*plainCPU.Seconds()/tlsCPU.Seconds(), "tls-cpu-%-of-plain")
 	}
 }
 

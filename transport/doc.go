@@ -26,6 +26,11 @@
 // Frames keep their boundaries, may be empty, and Recv reuses the caller's
 // buffer when the frame fits, so a steady transfer allocates nothing.
 //
+// The package Example shows the whole shape: two endpoints of an in-memory
+// network, one listening and one dialing, exchange a request, a stream and
+// an acknowledgement over one Conn, and the listener learns who dialed
+// from Conn.Peer.
+//
 // # Streams over a connection
 //
 // [NewWriter] cuts a byte stream (an encoded delta, a file) into frames of

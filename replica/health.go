@@ -132,7 +132,7 @@ func (s *statsAcc) health(state State, now time.Time) Health {
 	raise := func(l HealthLevel, text string) { rs = append(rs, reason{l, text}) }
 	switch state {
 	case ResynchronizationRequired:
-		raise(Critical, "resynchronization required: the changed blocks are not known")
+		raise(Critical, "resynchronization required: which blocks differ between primary and replica is not known")
 	case Suspended:
 		raise(Warning, "replication is suspended")
 	}

@@ -222,10 +222,52 @@ func TestReattachAfterRestart(t *testing.T) {
 	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
 	h := rel.Health()
 	assert.Equal(t, replica.Critical, h.Level)
-	assert.Equal(t, []string{"resynchronization required: the changed blocks are not known"}, h.Reasons)
+	assert.Equal(t, []string{"resynchronization required: which blocks differ between primary and replica is not known"}, h.Reasons)
 	_, err = rel.Cycle(e.ctx)
 	var se *replica.StateError
 	require.True(t, errors.As(err, &se))
 	assert.Equal(t, replica.ResynchronizationRequired, se.From)
 	assert.Equal(t, last, e.points("vm1")[0].ID, "nothing was sent")
+}
+
+// Someone rolls the replica back to an older point behind the primary's
+// back. The next delta is refused (its base is gone); the cycle after it
+// finds the replica at a point this primary did not expect and the
+// relationship requires resynchronization; no cycle runs in that state.
+func TestReplicaRolledBackRequiresResync(t *testing.T) {
+	e := newEnv(t)
+	cfg, _ := groupConfig("vm1", 64<<10, 1)
+	cfg.Retention = checkpoint.Retention{Additional: 5, Spacing: time.Second}
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	first, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	e.clk.Advance(time.Minute)
+	fill(t, rel.Volume(0), 0, 4096, 1)
+	_, err = rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+
+	g, err := e.store.Group(e.ctx, "vm1")
+	require.NoError(t, err)
+	require.NoError(t, g.Rollback(e.ctx, first.Point))
+
+	fill(t, rel.Volume(0), 8192, 4096, 2)
+	_, err = rel.Cycle(e.ctx)
+	require.ErrorIs(t, err, checkpoint.ErrBaseMismatch)
+	e.event()
+	assert.Equal(t, replica.Replicating, rel.State())
+	assert.Equal(t, replica.Critical, rel.Health().Level)
+
+	_, err = rel.Cycle(e.ctx)
+	require.Error(t, err)
+	e.event()
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	h := rel.Health()
+	assert.Equal(t, replica.Critical, h.Level)
+	assert.Equal(t, "resynchronization required: which blocks differ between primary and replica is not known", h.Reasons[0])
+	_, err = rel.Cycle(e.ctx)
+	assert.ErrorIs(t, err, replica.ErrInvalidState)
+	require.Len(t, e.points("vm1"), 1, "the replica is left as it was")
 }

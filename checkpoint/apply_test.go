@@ -151,3 +151,17 @@ func TestApplyDiskFull(t *testing.T) {
 	require.Greater(t, failures, 3)
 	requirePoint(t, g, w.latest(), w.cur)
 }
+
+func TestApplyCarriesMetadata(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 12, "vm1", 16<<10, 64<<10)
+	w.spec.Meta = []byte("created")
+	_, _, g := newMemStore(t, w)
+	apply(t, g, w.next(change{blocks: 2}))
+	assert.Equal(t, []byte("created"), g.Spec().Meta, "a delta without metadata keeps the group's")
+	apply(t, g, w.next(change{blocks: 2, meta: []byte("vm config v2")}))
+	assert.Equal(t, []byte("vm config v2"), g.Spec().Meta)
+	require.NoError(t, g.SetMeta(ctx, []byte("edited")))
+	assert.Equal(t, []byte("edited"), g.Spec().Meta)
+	require.ErrorIs(t, g.SetMeta(ctx, make([]byte, MaxMetaSize+1)), ErrInvalidSpec)
+}

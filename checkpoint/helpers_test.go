@@ -85,6 +85,7 @@ type change struct {
 	zeros  bool // zero some blocks
 	copies bool // make some blocks equal to each other (copy records)
 	app    bool
+	meta   []byte // the group metadata the header carries
 }
 
 // next changes the images and returns the delta stream of the change,
@@ -148,7 +149,7 @@ func (w *world) next(c change) []byte {
 	require.NoError(w.t, err)
 	h := delta.Header{
 		Group: w.group, Base: w.latest(), New: id, Time: w.clock, BlockSize: w.spec.BlockSize,
-		Volumes: w.spec.Volumes, Consistency: delta.ConsistencyCrash,
+		Volumes: w.spec.Volumes, Consistency: delta.ConsistencyCrash, Meta: c.meta,
 	}
 	if c.app {
 		h.Consistency = delta.ConsistencyApp

@@ -23,7 +23,9 @@
 // A Tracker records, for every volume of a group, which 4 KiB pages were
 // written since the last cycle: one page bitmap per volume, set with atomic
 // ORs and allocated in chunks as regions are touched, so Mark takes no lock
-// and memory follows the regions written. A block is dirty when any of its
+// and memory follows the regions written — at most one bit a 4 KiB page,
+// 32 MiB for a wholly written 1 TiB volume, and as much again for an
+// outstanding Frozen's generation. A block is dirty when any of its
 // pages is, so a 4 KiB write costs about 4 KiB on the wire. Hosts write
 // through a TrackedVolume (Tracker.Volume), or call BeginWrite and EndWrite
 // around their own writes; Mark alone records without protecting captures.

@@ -497,8 +497,9 @@ func TestMarkRacingFreeze(t *testing.T) {
 	for _, persistent := range []bool{false, true} {
 		var tr *Tracker
 		var err error
+		file := newCrashFile(nil)
 		if persistent {
-			tr, err = CreateTrackerFile(newCrashFile(nil), []Geometry{g})
+			tr, err = CreateTrackerFile(file, []Geometry{g})
 		} else {
 			tr, err = NewTracker([]Geometry{g})
 		}
@@ -523,6 +524,13 @@ func TestMarkRacingFreeze(t *testing.T) {
 			require.NoError(t, f.Commit(ctx)) // swaps the epoch
 			require.NoError(t, tr.markFrom(stale, 0, 5*65536, 1))
 			assert.True(t, tr.state.Load().log.covers(0, 5*65536, 1), "the extent is logged in the new epoch")
+			// …and durable before the Mark returned: a crash now keeps it.
+			file.mu.Lock()
+			synced := append([]byte(nil), file.durable...)
+			file.mu.Unlock()
+			rs, err := readState(newCrashFile(synced), []Geometry{g})
+			require.NoError(t, err)
+			assert.True(t, rs.sets[0].Contains(5), "block 5 survives a crash")
 		}
 		require.NoError(t, tr.Close())
 	}

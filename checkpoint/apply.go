@@ -180,21 +180,14 @@ func matchVolumes(h *delta.Header, spec GroupSpec) error {
 
 // applyRun is the state of one apply after its undo log is durable.
 type applyRun struct {
-	g        *dirGroup
-	uw       *undoWriter
-	log      *undoLog
-	changed  []*delta.Set
-	hashUndo []hashChange // previous live hashes, to restore on abort
-	jobs     []hashJob    // blocks of the current batch to rehash
-	created  []string     // hash files written for the commit
-	buf      []byte
-	zero     []byte
-}
-
-type hashChange struct {
-	vol   int
-	block int64
-	h     delta.Hash
+	g       *dirGroup
+	uw      *undoWriter
+	log     *undoLog
+	changed []*delta.Set
+	jobs    []hashJob // blocks of the current batch to rehash
+	created []string  // hash files written for the commit
+	buf     []byte
+	zero    []byte
 }
 
 func (g *dirGroup) applyVerified(ctx context.Context, staged vfs.File, size int64, h *delta.Header) (Point, []delta.PointID, error) {
@@ -373,9 +366,12 @@ func (g *dirGroup) abortApply(run *applyRun, cause error) error {
 		g.fail(err)
 		return fmt.Errorf("%w (and restoring failed: %w)", cause, err)
 	}
-	for i := len(run.hashUndo) - 1; i >= 0; i-- {
-		c := run.hashUndo[i]
-		g.hashes[c.vol].Set(c.block, c.h)
+	// The live hash lists were updated as blocks were written: read the
+	// committed ones back (cheaper in memory than remembering every old
+	// hash of a large apply).
+	if err := g.loadHashes(); err != nil {
+		g.fail(err)
+		return fmt.Errorf("%w (and reloading the hashes failed: %w)", cause, err)
 	}
 	g.mu.Lock()
 	g.inflight = nil

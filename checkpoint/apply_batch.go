@@ -42,6 +42,7 @@ func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize
 	go func() {
 		defer close(rd.done)
 		defer close(rd.full)
+		var carry *delta.Record
 		for {
 			var b *recBatch
 			select {
@@ -50,11 +51,12 @@ func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize
 				rd.failure = ctx.Err()
 				return
 			}
-			eof, err := b.fill(dec, batchBytes)
+			eof, rest, err := b.fill(dec, batchBytes, blockSize, carry)
 			if err != nil {
 				rd.failure = err
 				return
 			}
+			carry = rest
 			if len(b.recs) > 0 {
 				select {
 				case rd.full <- b:
@@ -79,31 +81,47 @@ func (rd *batchReader) stop() {
 	<-rd.done
 }
 
-// fill reads records until the batch holds batchBytes of data or
-// maxBatchRecords records, or the stream ends (eof).
-func (b *recBatch) fill(dec recordReader, batchBytes int) (eof bool, err error) {
+// fill reads records until the batch would save about batchBytes of undo
+// (a block's worth per block it overwrites) or holds maxBatchRecords
+// records, or the stream ends (eof). A run of zero blocks larger than that
+// is split: what does not fit is returned as carry, for the next batch.
+func (b *recBatch) fill(dec recordReader, batchBytes, blockSize int, carry *delta.Record) (eof bool, rest *delta.Record, err error) {
 	b.recs, b.arena = b.recs[:0], b.arena[:0]
-	for len(b.arena) < batchBytes && len(b.recs) < maxBatchRecords {
-		rec, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			return true, nil
+	weight := 0
+	for weight < batchBytes && len(b.recs) < maxBatchRecords {
+		var r delta.Record
+		if carry != nil {
+			r, carry = *carry, nil
+		} else {
+			rec, err := dec.Next()
+			if errors.Is(err, io.EOF) {
+				return true, nil, nil
+			}
+			if err != nil {
+				return false, nil, err
+			}
+			r = *rec
+			if r.Data != nil {
+				// Data is only valid until Next: keep a copy in the arena.
+				at := len(b.arena)
+				b.arena = append(b.arena, r.Data...)
+				r.Data = b.arena[at:len(b.arena):len(b.arena)]
+			}
+			if rec.Pages != nil {
+				r.Pages = append(delta.PageMask(nil), rec.Pages...)
+			}
 		}
-		if err != nil {
-			return false, err
+		if room := int64(max(1, (batchBytes-weight)/blockSize)); r.Count > room {
+			tail := r
+			tail.Block, tail.Count = r.Block+room, r.Count-room
+			r.Count = room
+			b.recs = append(b.recs, r)
+			return false, &tail, nil
 		}
-		r := *rec
-		if r.Data != nil {
-			// Data is only valid until Next: keep a copy in the arena.
-			at := len(b.arena)
-			b.arena = append(b.arena, r.Data...)
-			r.Data = b.arena[at:len(b.arena):len(b.arena)]
-		}
-		if rec.Pages != nil {
-			r.Pages = append(delta.PageMask(nil), rec.Pages...)
-		}
+		weight += int(r.Count) * blockSize
 		b.recs = append(b.recs, r)
 	}
-	return false, nil
+	return false, nil, nil
 }
 
 // applyBatch saves the old content of every block or page the batch
@@ -280,7 +298,6 @@ func (run *applyRun) rehash() error {
 		return err
 	}
 	for _, j := range run.jobs {
-		run.hashUndo = append(run.hashUndo, hashChange{j.vol, j.block, g.hashes[j.vol].Get(j.block)})
 		g.hashes[j.vol].Set(j.block, j.h)
 	}
 	return nil

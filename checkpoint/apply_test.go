@@ -3,12 +3,14 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blockrep/blockrep/checkpoint/vfs"
 	"github.com/blockrep/blockrep/delta"
 )
 
@@ -164,4 +166,43 @@ func TestApplyCarriesMetadata(t *testing.T) {
 	require.NoError(t, g.SetMeta(ctx, []byte("edited")))
 	assert.Equal(t, []byte("edited"), g.Spec().Meta)
 	require.ErrorIs(t, g.SetMeta(ctx, make([]byte, MaxMetaSize+1)), ErrInvalidSpec)
+}
+
+// A long run of zeroed blocks (a trim of a whole volume) is one record;
+// its undo is still written and synced in bounded batches.
+func TestApplyLongZeroRunIsBatched(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 13, "vm1", 16<<10, 4<<20)
+	w.spec.Retention = Retention{Additional: 1}
+	fsys, _, g := newMemStore(t, w, WithApplyBatch(64<<10))
+	all := w.geoms[0].Blocks()
+	apply(t, g, w.next(change{blocks: int(all) * 4}))
+	// Zero every block the primary has.
+	src := &testSource{geoms: w.geoms, imgs: w.cur, pages: []map[int64]delta.PageMask{nil}}
+	set := delta.NewSet(all)
+	set.AddRange(0, all)
+	src.blocks = []*delta.Set{set}
+	clear(w.cur[0])
+	id, err := delta.NewPointID(w.ids)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	enc, err := delta.NewEncoder(&buf, delta.Header{Group: w.group, Base: w.latest(), New: id, Time: w.clock, BlockSize: w.spec.BlockSize, Volumes: w.spec.Volumes})
+	require.NoError(t, err)
+	stats, err := enc.Encode(ctx, src)
+	require.NoError(t, err)
+	require.Equal(t, all, stats.ZeroBlocks)
+	w.points = append(w.points, worldPoint{id: id, imgs: [][]byte{bytes.Clone(w.cur[0])}})
+	syncs := 0
+	fsys.SetHook(func(op vfs.Op) error {
+		if op.Kind == vfs.OpSync && strings.HasSuffix(op.Path, ".undo") {
+			syncs++
+		}
+		return nil
+	})
+	apply(t, g, buf.Bytes())
+	fsys.SetHook(nil)
+	assert.GreaterOrEqual(t, syncs, int(all)/4, "undo synced in batches of 4 blocks")
+	requireChainOf(t, g, w)
+	require.NoError(t, g.Verify(ctx, id))
+	require.NoError(t, g.Verify(ctx, w.points[0].id))
 }

@@ -110,14 +110,7 @@ func (g *dirGroup) load(ctx context.Context) error {
 			return damaged(g.id, name, fmt.Sprintf("volume is %d bytes, want %d", st.Size(), geo.Size), nil)
 		}
 	}
-	hb, err := readFileLimited(g.fsys, g.path(m.Hashes), maxHashFileSize(g.geoms))
-	if err != nil {
-		return damaged(g.id, m.Hashes, "unreadable", err)
-	}
-	if g.hashes, err = decodeHashes(hb, g.geoms); err != nil {
-		return damaged(g.id, m.Hashes, "malformed", err)
-	}
-	if err := g.loadHashLog(); err != nil {
+	if err := g.loadHashes(); err != nil {
 		return err
 	}
 	for _, p := range m.Points[:max(len(m.Points)-1, 0)] {
@@ -145,6 +138,20 @@ func (g *dirGroup) load(ctx context.Context) error {
 // anyFile accepts any sequence number in checkFileName: for recognising
 // this package's leftovers, whatever manifest drew their numbers.
 const anyFile = ^uint64(0)
+
+// loadHashes reads the committed block hash lists of the live volumes:
+// the hash file, then the committed part of the journal.
+func (g *dirGroup) loadHashes() error {
+	m := g.man
+	hb, err := readFileLimited(g.fsys, g.path(m.Hashes), maxHashFileSize(g.geoms))
+	if err != nil {
+		return damaged(g.id, m.Hashes, "unreadable", err)
+	}
+	if g.hashes, err = decodeHashes(hb, g.geoms); err != nil {
+		return damaged(g.id, m.Hashes, "malformed", err)
+	}
+	return g.loadHashLog()
+}
 
 // loadHashLog replays the committed part of the hash journal onto the
 // hash lists.

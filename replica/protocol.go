@@ -178,6 +178,9 @@ const (
 	CodeLimit
 	// CodeInternal: the replica failed for a reason of its own.
 	CodeInternal
+	// CodeStateConflict: the group's state on the replica refuses the
+	// request (a delta for a group failed over there).
+	CodeStateConflict
 
 	codeCount
 )
@@ -193,6 +196,7 @@ var codeNames = [codeCount]string{
 	CodeCorrupt:        "corrupt",
 	CodeLimit:          "limit",
 	CodeInternal:       "internal",
+	CodeStateConflict:  "state conflict",
 }
 
 // String returns the code's name.
@@ -224,6 +228,8 @@ func (c Code) sentinel() error {
 		return delta.ErrCorrupt
 	case CodeLimit:
 		return delta.ErrLimit
+	case CodeStateConflict:
+		return ErrInvalidState
 	}
 	return ErrRemoteInternal
 }

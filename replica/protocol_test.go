@@ -115,6 +115,7 @@ func TestRemoteErrorMapsCodes(t *testing.T) {
 		CodeCorrupt:        delta.ErrCorrupt,
 		CodeLimit:          delta.ErrLimit,
 		CodeInternal:       ErrRemoteInternal,
+		CodeStateConflict:  ErrInvalidState,
 	}
 	require.Len(t, cases, int(codeCount)-1)
 	for code, want := range cases {

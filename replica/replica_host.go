@@ -76,6 +76,7 @@ type ReplicaHost struct {
 	wg      sync.WaitGroup
 	states  map[string]State     // replica-side state of groups that are not Replicating
 	contact map[string]time.Time // last authorized request per group
+	fo      failoverTable        // failovers, test failovers and applies in progress
 }
 
 // NewReplicaHost returns a host for cfg; nothing runs until Serve.

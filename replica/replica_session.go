@@ -191,9 +191,12 @@ func (s *session) applyDelta(ctx context.Context, m deltaStartMsg) (ackMsg, erro
 	if err != nil {
 		return ackMsg{}, err
 	}
-	if st := s.h.groupState(m.Group); st != Replicating && st != TestFailoverRunning {
-		return ackMsg{}, &StateError{Op: "apply delta", From: st}
+	// A group failed over refuses deltas; a failover waits for this one.
+	done, err := s.h.beginApply(m.Group)
+	if err != nil {
+		return ackMsg{}, err
 	}
+	defer done()
 	in := transport.NewReader(ctx, s.conn)
 	res, err := g.Apply(ctx, in)
 	if err != nil {
@@ -236,7 +239,9 @@ func codeOf(err error) Code {
 		return CodeCorrupt
 	case errors.Is(err, delta.ErrLimit):
 		return CodeLimit
-	case errors.Is(err, ErrProtocol), errors.Is(err, ErrInvalidState):
+	case errors.Is(err, ErrInvalidState):
+		return CodeStateConflict
+	case errors.Is(err, ErrProtocol):
 		return CodeProtocol
 	}
 	return CodeInternal

@@ -290,6 +290,11 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 		m.Spec.Meta = h.Meta
 	}
 	run.log.size, run.log.records = run.uw.size, run.uw.ix.records
+	if logKept {
+		if err := g.writeIndex(run.log.name, run.uw.ix, run.uw.size); err != nil {
+			return Point{}, nil, err
+		}
+	}
 	err = g.commit(m, func() {
 		g.inflight = nil
 		for _, d := range dropped {
@@ -307,12 +312,12 @@ func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *
 	if !logKept {
 		// No older point is left to return to.
 		run.log.f.Close()
-		removeIfExists(g.fsys, g.path(run.log.name))
+		g.removeLog(run.log.name)
 	}
 	var ids []delta.PointID
 	for _, d := range dropped {
 		if d.Undo != run.log.name {
-			removeIfExists(g.fsys, g.path(d.Undo))
+			g.removeLog(d.Undo)
 		}
 		ids = append(ids, d.ID)
 	}
@@ -383,6 +388,7 @@ func (g *dirGroup) abortApply(run *applyRun, cause error) error {
 	for _, name := range run.created {
 		removeIfExists(g.fsys, g.path(name))
 	}
+	removeIfExists(g.fsys, g.path(indexName(run.log.name)))
 	err = removeIfExists(g.fsys, g.path(run.log.name))
 	if err == nil {
 		err = g.fsys.SyncDir(g.path(path.Dir(run.log.name)))

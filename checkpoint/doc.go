@@ -8,7 +8,7 @@
 //
 // Open(fsys, root) keeps one directory per group under root/groups. A group
 // directory holds the live volumes (vol-000.img, ...), one undo log per
-// older point (undo/), the block hash lists of the live volumes (a file
+// older point with its index (undo/), the block hash lists of the live volumes (a file
 // rewritten now and then, and a journal each apply appends the changed
 // blocks' hashes to), and a small manifest.json naming the points, their times, kinds, block sets and
 // content hashes, the pins and every other file. The manifest is replaced

@@ -187,6 +187,7 @@ func (g *dirGroup) collectGarbage() error {
 	for _, p := range g.man.Points {
 		if p.Undo != "" {
 			keep[p.Undo] = true
+			keep[indexName(p.Undo)] = true
 		}
 	}
 	var dirty []string
@@ -319,9 +320,13 @@ func (g *dirGroup) logOf(name string) (*undoLog, error) {
 		l.err = damaged(g.id, name, "cannot open undo log", err)
 		return nil, l.err
 	}
-	ix, _, err := readUndoLog(f, l.size, g.geoms, g.man.Spec.BlockSize, false)
-	if err == nil && ix.records != l.records {
-		err = fmt.Errorf("%d records, manifest says %d", ix.records, l.records)
+	ix := g.readIndex(l)
+	if ix == nil {
+		// No usable index: scan the log, checking every record.
+		ix, _, err = readUndoLog(f, l.size, g.geoms, g.man.Spec.BlockSize, false)
+		if err == nil && ix.records != l.records {
+			err = fmt.Errorf("%d records, manifest says %d", ix.records, l.records)
+		}
 	}
 	if err != nil {
 		f.Close()
@@ -337,6 +342,21 @@ func (g *dirGroup) logOf(name string) (*undoLog, error) {
 	l.f, l.ix = f, ix
 	l.ready.Store(true)
 	return l, nil
+}
+
+// readIndex returns the log's index file decoded, or nil if it is missing
+// or does not match the log.
+func (g *dirGroup) readIndex(l *undoLog) *undoIndex {
+	b, err := readFileLimited(g.fsys, g.path(indexName(l.name)), maxUndoIndexSize(l.records))
+	if err != nil {
+		return nil
+	}
+	ix, err := decodeUndoIndex(b, l.size, l.records, g.geoms)
+	if err != nil {
+		g.log.Warn("undo log index unusable, scanning the log", "log", l.name, "err", err)
+		return nil
+	}
+	return ix
 }
 
 // dropLog forgets and closes an undo log. Callers hold mu exclusively.

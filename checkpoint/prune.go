@@ -104,13 +104,13 @@ func (g *dirGroup) removePoint(ctx context.Context, j int) error {
 		if merged != nil {
 			merged.f.Close()
 			if g.usable() == nil {
-				removeIfExists(g.fsys, g.path(merged.name))
+				g.removeLog(merged.name)
 			}
 		}
 		return err
 	}
 	for _, name := range dropped {
-		removeIfExists(g.fsys, g.path(name))
+		g.removeLog(name)
 	}
 	g.log.Info("pruned", "point", old.Points[j].ID)
 	return nil
@@ -206,8 +206,11 @@ func (g *dirGroup) mergeLogs(ctx context.Context, name string, a, b *undoLog) (*
 	if err := f.Sync(); err != nil {
 		return fail(err)
 	}
-	// The manifest will name this file: its directory entry must be
-	// durable before that commit.
+	if err := g.writeIndex(name, uw.ix, uw.size); err != nil {
+		return fail(err)
+	}
+	// The manifest will name this file: its directory entry (and its
+	// index's) must be durable before that commit.
 	if err := g.fsys.SyncDir(g.path(path.Dir(name))); err != nil {
 		return fail(err)
 	}

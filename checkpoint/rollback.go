@@ -124,7 +124,7 @@ func (g *dirGroup) rollbackLocked(ctx context.Context, i int) error {
 	g.man = m
 	for _, l := range logs {
 		g.dropLog(l.name)
-		removeIfExists(g.fsys, g.path(l.name))
+		g.removeLog(l.name)
 	}
 	for _, name := range obsolete {
 		removeIfExists(g.fsys, g.path(name))

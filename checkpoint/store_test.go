@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -232,38 +231,104 @@ func TestDamagedStoreIsReported(t *testing.T) {
 	}
 }
 
-// A truncated undo log whose file size still matches (overwritten in the
-// middle) is found when a view first needs it.
-func TestDamagedUndoLogFoundOnRead(t *testing.T) {
+// Damage inside an undo log whose size still matches (bit rot) is found
+// by Verify, which rehashes the point; without the log's index file, the
+// full scan that replaces it finds it on the first read.
+func TestDamagedUndoLogFound(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, 53, "vm1", 16<<10, 256<<10)
 	w.spec.Retention = Retention{Additional: 5}
-	fsys := setupChain(t, w, 3, change{blocks: 5})
+	base := setupChain(t, w, 3, change{blocks: 5})
+	dir := "store/groups/vm1"
+	mb, err := base.ReadFile(dir + "/" + manifestName)
+	require.NoError(t, err)
+	m, err := decodeManifest(mb, "vm1")
+	require.NoError(t, err)
+	for _, withIndex := range []bool{true, false} {
+		fsys := base.Clone()
+		f, err := fsys.OpenFile(dir+"/"+m.Points[0].Undo, 2, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt([]byte{0xff, 0xff, 0xff}, 200)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		if !withIndex {
+			require.NoError(t, fsys.Remove(dir+"/"+indexName(m.Points[0].Undo)))
+		}
+		st, err := Open(fsys, "store")
+		require.NoError(t, err)
+		g, err := st.Group(ctx, "vm1")
+		require.NoError(t, err)
+		requirePoint(t, g, w.points[2].id, w.points[2].imgs)
+		requirePoint(t, g, w.points[1].id, w.points[1].imgs)
+		require.NoError(t, g.Verify(ctx, w.points[1].id))
+		if withIndex {
+			require.ErrorIs(t, g.Verify(ctx, w.points[0].id), ErrVerifyFailed)
+		} else {
+			v, err := g.OpenPoint(ctx, w.points[0].id)
+			require.NoError(t, err)
+			_, err = v.Volumes()[0].ReadAt(make([]byte, 4096), 0)
+			var de *DamagedError
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, m.Points[0].Undo, de.File)
+			require.ErrorIs(t, g.Verify(ctx, w.points[0].id), ErrDamaged)
+			v.Close()
+		}
+		st.Close()
+	}
+}
+
+// A damaged or foreign index file is not trusted: the log is scanned.
+func TestUndoIndexMismatchFallsBackToScan(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 56, "vm1", 16<<10, 256<<10)
+	w.spec.Retention = Retention{Additional: 5}
+	fsys := setupChain(t, w, 4, change{blocks: 5, pages: true})
 	dir := "store/groups/vm1"
 	mb, err := fsys.ReadFile(dir + "/" + manifestName)
 	require.NoError(t, err)
 	m, err := decodeManifest(mb, "vm1")
 	require.NoError(t, err)
-	f, err := fsys.OpenFile(dir+"/"+m.Points[0].Undo, 2, 0)
+	// Swap two logs' indexes and corrupt a third.
+	a, err := fsys.ReadFile(dir + "/" + indexName(m.Points[0].Undo))
 	require.NoError(t, err)
-	_, err = f.WriteAt([]byte{0xff, 0xff, 0xff}, 200)
+	b, err := fsys.ReadFile(dir + "/" + indexName(m.Points[1].Undo))
 	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	c, err := fsys.ReadFile(dir + "/" + indexName(m.Points[2].Undo))
+	require.NoError(t, err)
+	c[len(c)/2] ^= 1
+	for name, data := range map[string][]byte{m.Points[0].Undo: b, m.Points[1].Undo: a, m.Points[2].Undo: c} {
+		f, err := fsys.Create(dir + "/" + indexName(name))
+		require.NoError(t, err)
+		_, err = f.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
 	st, err := Open(fsys, "store")
 	require.NoError(t, err)
 	defer st.Close()
 	g, err := st.Group(ctx, "vm1")
 	require.NoError(t, err)
-	requirePoint(t, g, w.points[2].id, w.points[2].imgs)
-	requirePoint(t, g, w.points[1].id, w.points[1].imgs)
-	v, err := g.OpenPoint(ctx, w.points[0].id)
-	require.NoError(t, err)
-	defer v.Close()
-	_, err = v.Volumes()[0].ReadAt(make([]byte, 4096), 0)
-	var de *DamagedError
-	require.ErrorAs(t, err, &de)
-	assert.Equal(t, m.Points[0].Undo, de.File)
-	assert.True(t, errors.Is(g.Verify(ctx, w.points[0].id), ErrDamaged))
+	requireChainOf(t, g, w)
+}
+
+func FuzzUndoIndex(f *testing.F) {
+	b, recs := sampleUndoLog(f, 5)
+	ix, _, err := readUndoLog(&memFile{b}, int64(len(b)), undoGeoms, 64<<10, false)
+	require.NoError(f, err)
+	f.Add(encodeUndoIndex(ix, int64(len(b))))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := decodeUndoIndex(data, int64(len(b)), int64(len(recs)), undoGeoms)
+		if err != nil {
+			return
+		}
+		require.Equal(t, int64(len(recs)), got.records)
+		for v, m := range got.vols {
+			for blk, e := range m {
+				_, blen := undoGeoms[v].BlockBounds(blk)
+				require.LessOrEqual(t, e.off+int64(maskBytes(e.mask, blen)), int64(len(b)))
+			}
+		}
+	})
 }
 
 func TestIndexLimit(t *testing.T) {

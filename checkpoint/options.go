@@ -24,7 +24,7 @@ func defaultOptions() options {
 		logger:     slog.New(slog.DiscardHandler),
 		now:        time.Now,
 		batchBytes: 16 << 20,
-		maxIndex:   64 << 20,
+		maxIndex:   8 << 20,
 	}
 }
 
@@ -65,10 +65,11 @@ func WithApplyBatch(bytes int) Option {
 	}
 }
 
-// WithMaxIndexEntries bounds the undo-log index entries a group keeps in
-// memory across all its logs (default 64 Mi, about 4 GiB of undo data at
-// 64 KiB blocks per million entries). A view whose chain needs more fails
-// with delta.ErrLimit instead of exhausting memory.
+// WithMaxIndexEntries bounds the undo-log index entries (one per saved
+// block, some 60 bytes of memory each) a group keeps in memory across all
+// its logs: default 8 Mi, enough for 512 GiB of saved 64 KiB blocks. A
+// view whose chain needs more fails with delta.ErrLimit instead of
+// exhausting memory.
 func WithMaxIndexEntries(n int64) Option {
 	return func(o *options) error {
 		if n < 1 {

@@ -246,8 +246,8 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest) (Point, []delta.PointID, error) {
 	g := run.g
 	dec := newStageReader(io.NewSectionReader(staged, 0, math.MaxInt64), g.geoms)
-	// Decoding the next batch (CPU: checksums, decompression) overlaps
-	// with writing and syncing this one (I/O).
+	// Reading the next batch of staged records overlaps with writing and
+	// syncing this one.
 	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize)
 	defer rd.stop()
 	for b := range rd.full {

@@ -18,7 +18,7 @@ type recBatch struct {
 	arena []byte // the records' Data
 }
 
-// batchReader decodes batches on its own goroutine, two batches ahead at
+// batchReader reads batches on its own goroutine, two batches ahead at
 // most; stop ends the goroutine and waits for it.
 type batchReader struct {
 	full    chan *recBatch

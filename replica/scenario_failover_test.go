@@ -126,8 +126,8 @@ func (f *failoverEnv) pinsAndClones() ([]checkpoint.Pin, []string) {
 	return pins, clones
 }
 
-// readAll reads every volume of a failover image.
-func readAll(t *testing.T, vols []checkpoint.VolumeReadWriter) [][]byte {
+// readImage reads every volume of a failover image.
+func readImage(t *testing.T, vols []checkpoint.VolumeReadWriter) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for _, v := range vols {
@@ -142,9 +142,9 @@ func readAll(t *testing.T, vols []checkpoint.VolumeReadWriter) [][]byte {
 	return out
 }
 
-// scribble writes n random ranges to the image's volumes and to want, the
+// writeImage writes n random ranges to the image's volumes and to want, the
 // copy of what the image must read.
-func scribble(t *testing.T, rng *rand.Rand, vols []checkpoint.VolumeReadWriter, want [][]byte, n int) {
+func writeImage(t *testing.T, rng *rand.Rand, vols []checkpoint.VolumeReadWriter, want [][]byte, n int) {
 	t.Helper()
 	for range n {
 		v := rng.IntN(len(vols))
@@ -159,7 +159,7 @@ func scribble(t *testing.T, rng *rand.Rand, vols []checkpoint.VolumeReadWriter, 
 	}
 }
 
-func clone2(imgs [][]byte) [][]byte {
+func copyImage(imgs [][]byte) [][]byte {
 	var out [][]byte
 	for _, b := range imgs {
 		out = append(out, bytes.Clone(b))
@@ -195,11 +195,11 @@ func TestUnplannedFailoverCancelThenComplete(t *testing.T) {
 	require.Len(t, fo.Volumes(), 2)
 	assert.Equal(t, "disk1", fo.Volumes()[1].ID())
 	assert.Equal(t, int64(size), fo.Volumes()[1].Size())
-	assert.Equal(t, f.snaps[older], readAll(t, fo.Volumes()), "the failover image is the primary's image at the point's freeze")
+	assert.Equal(t, f.snaps[older], readImage(t, fo.Volumes()), "the failover image is the primary's image at the point's freeze")
 
-	want := clone2(f.snaps[older])
-	scribble(t, f.rng, fo.Volumes(), want, 20)
-	assert.Equal(t, want, readAll(t, fo.Volumes()))
+	want := copyImage(f.snaps[older])
+	writeImage(t, f.rng, fo.Volumes(), want, 20)
+	assert.Equal(t, want, readImage(t, fo.Volumes()))
 
 	// While failed over, the old primary's deltas are refused with the
 	// typed code and change nothing; a second failover or a test failover
@@ -252,9 +252,9 @@ func TestUnplannedFailoverCancelThenComplete(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, appPoint.Point, fo.Point().ID)
 	assert.Equal(t, delta.ConsistencyApp, fo.Point().Consistency)
-	assert.Equal(t, f.snaps[appPoint.Point], readAll(t, fo.Volumes()))
-	want = clone2(f.snaps[appPoint.Point])
-	scribble(t, f.rng, fo.Volumes(), want, 25)
+	assert.Equal(t, f.snaps[appPoint.Point], readImage(t, fo.Volumes()))
+	want = copyImage(f.snaps[appPoint.Point])
+	writeImage(t, f.rng, fo.Volumes(), want, 25)
 	require.NoError(t, f.replica.CompleteFailover(f.ctx, "vm1"))
 	assert.Equal(t, replica.FailedOver, f.state())
 	_, err = fo.Volumes()[1].ReadAt(make([]byte, 10), 0)

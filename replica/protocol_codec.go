@@ -51,6 +51,10 @@ func appendMessage(b []byte, m message) []byte {
 		b = append(b, m.Hash[:]...)
 		b = appendTime(b, m.Time)
 		b = appendBool(b, m.Replayed)
+	case resyncQueryMsg:
+		b = m.appendBody(b)
+	case resyncHashesMsg:
+		b = m.appendBody(b)
 	case nackMsg:
 		b = append(b, byte(m.Code))
 		msg := m.Message
@@ -107,6 +111,16 @@ func checkMessage(m message) error {
 		group = m.Group
 	case ackMsg:
 		group = m.Group
+	case resyncQueryMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
+	case resyncHashesMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
 	case createGroupMsg:
 		group = m.Group
 		if len(m.Volumes) < 1 || len(m.Volumes) > delta.MaxVolumes {
@@ -228,6 +242,10 @@ func decodeMessage(frame []byte) (message, error) {
 		a.Time = r.time()
 		a.Replayed = r.boolean()
 		m = a
+	case msgResyncQuery:
+		m = decodeResyncQuery(r)
+	case msgResyncHashes:
+		m = decodeResyncHashes(r)
 	case msgNack:
 		n := nackMsg{Code: Code(r.u8())}
 		if n.Code == 0 || n.Code >= codeCount {

@@ -49,6 +49,7 @@ type Relationship struct {
 	lastHash   delta.Hash
 	inDoubt    delta.PointID // sent, acknowledgement not received
 	lastApp    time.Time     // freeze instant of the last app-consistent point
+	lastResync ResyncResult  // the last successful resynchronization
 	stats      statsAcc
 	closed     bool
 	wake       chan struct{}

@@ -21,6 +21,7 @@ type session struct {
 	peer transport.Identity
 	log  *slog.Logger
 	buf  []byte
+	tree resyncTree // the hash tree resync queries read
 }
 
 // errSessionEnd ends a session after a refusal that leaves the connection
@@ -124,6 +125,8 @@ func (s *session) handle(ctx context.Context, m message) error {
 			return errSessionEnd
 		}
 		return sendMsg(ctx, s.conn, ack)
+	case resyncQueryMsg:
+		return s.resyncQuery(ctx, m)
 	default:
 		s.nack(ctx, CodeProtocol, fmt.Sprintf("unexpected %s", m.kind()))
 		return fmt.Errorf("%w: unexpected %s", ErrProtocol, m.kind())

@@ -1,0 +1,102 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/blockrep/blockrep/delta"
+)
+
+// compareVolume compares the primary's block hashes of volume ti with the
+// replica's tree of point base, level by level from the top, and returns
+// the blocks that differ. Only the nodes on the paths to differing blocks
+// are asked for; the bytes of every query and answer are added to
+// res.HashBytes.
+func (r *Relationship) compareVolume(ctx context.Context, base delta.PointID, ti int, list *delta.HashList, res *ResyncResult) (*delta.Set, error) {
+	if list.Len() == 0 {
+		return delta.NewSet(0), nil
+	}
+	tree, err := delta.NewHashTree(list, delta.DefaultFanout)
+	if err != nil {
+		return nil, err
+	}
+	d := delta.NewDiffer(tree)
+	var remote []delta.Hash
+	for !d.Done() {
+		level := d.Level()
+		remote = remote[:0]
+		for chunk := range chunkSet(d.Want(), MaxResyncNodes) {
+			hs, err := r.queryHashes(ctx, base, ti, level, chunk, res)
+			if err != nil {
+				return nil, err
+			}
+			remote = append(remote, hs...)
+		}
+		if err := d.Compare(remote); err != nil {
+			return nil, fmt.Errorf("replica: compare volume %s at level %d: %w", r.infos[ti].ID, level, err)
+		}
+	}
+	return d.Differing(), nil
+}
+
+// queryHashes asks the replica for the hashes of nodes at level of volume
+// ti's tree and checks the answer fits the question.
+func (r *Relationship) queryHashes(ctx context.Context, base delta.PointID, ti, level int, nodes *delta.Set, res *ResyncResult) ([]delta.Hash, error) {
+	enc, err := nodes.AppendBinary(nil)
+	if err != nil {
+		return nil, err
+	}
+	q := resyncQueryMsg{Group: r.cfg.ID, Point: base, Volume: uint16(ti), Fanout: delta.DefaultFanout, Level: uint8(level), Nodes: enc}
+	if err := checkMessage(q); err != nil {
+		return nil, err
+	}
+	frame := appendMessage(make([]byte, 0, 32+len(enc)), q)
+	if err := r.conn.Send(ctx, frame); err != nil {
+		return nil, fmt.Errorf("replica: resync query: %w", err)
+	}
+	a, buf, err := expectReply[resyncHashesMsg](ctx, r.conn, r.buf)
+	r.buf = buf
+	if err != nil {
+		return nil, fmt.Errorf("replica: resync query of volume %s level %d: %w", r.infos[ti].ID, level, err)
+	}
+	want := nodes.Count()
+	if a.Group != q.Group || a.Point != base || a.Volume != q.Volume || a.Level != q.Level || int64(len(a.Hashes)) != want {
+		return nil, fmt.Errorf("%w: resync answer %s/%s volume %d level %d with %d hashes, want %s/%s volume %d level %d with %d",
+			ErrProtocol, a.Group, a.Point, a.Volume, a.Level, len(a.Hashes), q.Group, base, q.Volume, q.Level, want)
+	}
+	res.HashRounds++
+	res.HashBytes += int64(len(frame)) + int64(resyncHashesSize(a))
+	return a.Hashes, nil
+}
+
+// resyncHashesSize is the length of a's frame.
+func resyncHashesSize(a resyncHashesMsg) int {
+	return 1 + 1 + len(a.Group) + len(a.Point) + 2 + 1 + 4 + len(a.Hashes)*delta.HashSize
+}
+
+// chunkSet yields want cut, in ascending order, into sets over the same
+// universe of at most max members each.
+func chunkSet(want *delta.Set, max int64) func(yield func(*delta.Set) bool) {
+	return func(yield func(*delta.Set) bool) {
+		cur := delta.NewSet(want.Len())
+		var n int64
+		for start, count := range want.Runs() {
+			for count > 0 {
+				take := min(count, max-n)
+				cur.AddRange(start, take)
+				n += take
+				start += take
+				count -= take
+				if n == max {
+					if !yield(cur) {
+						return
+					}
+					cur, n = delta.NewSet(want.Len()), 0
+				}
+			}
+		}
+		if n > 0 {
+			yield(cur)
+		}
+	}
+}

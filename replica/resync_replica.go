@@ -1,0 +1,100 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+)
+
+// resyncTree is the hash tree a session last built for resync queries:
+// one volume of one point at a time, so a session holds at most one
+// volume's block hashes (32 bytes a block) and its upper levels.
+type resyncTree struct {
+	group  string
+	point  delta.PointID
+	volume int
+	tree   *delta.HashTree
+}
+
+// resyncQuery answers a ResyncQuery with the hashes of the nodes it names.
+// The checkpoint store does not expose the block hashes it keeps, so the
+// tree is built by reading the volume of the latest point once
+// (delta.HashVolume); the session keeps it for the rounds that follow.
+func (s *session) resyncQuery(ctx context.Context, m resyncQueryMsg) error {
+	if !s.authorize(ctx, m.Group) {
+		return nil
+	}
+	hs, code, err := s.resyncHashes(ctx, m)
+	if err != nil {
+		s.log.Warn("resync query refused", "group", m.Group, "err", err)
+		s.nack(ctx, code, err.Error())
+		return nil
+	}
+	return sendMsg(ctx, s.conn, resyncHashesMsg{Group: m.Group, Point: m.Point, Volume: m.Volume, Level: m.Level, Hashes: hs})
+}
+
+func (s *session) resyncHashes(ctx context.Context, m resyncQueryMsg) ([]delta.Hash, Code, error) {
+	g, err := s.h.cfg.Store.Group(ctx, m.Group)
+	if err != nil {
+		return nil, codeOf(err), err
+	}
+	latest, err := g.Latest(ctx)
+	if errors.Is(err, checkpoint.ErrNoPoint) {
+		return nil, CodeBaseMismatch, fmt.Errorf("%w: group %q has no point", checkpoint.ErrBaseMismatch, m.Group)
+	}
+	if err != nil {
+		return nil, CodeInternal, err
+	}
+	if latest.ID != m.Point {
+		return nil, CodeBaseMismatch, fmt.Errorf("%w: latest point is %s, not %s", checkpoint.ErrBaseMismatch, latest.ID, m.Point)
+	}
+	spec := g.Spec()
+	vol := int(m.Volume)
+	if vol >= len(spec.Volumes) {
+		return nil, CodeProtocol, fmt.Errorf("%w: volume %d of %d", ErrProtocol, vol, len(spec.Volumes))
+	}
+	t := s.tree
+	if t.tree == nil || t.group != m.Group || t.point != m.Point || t.volume != vol || t.tree.Fanout() != int(m.Fanout) {
+		s.tree = resyncTree{}
+		tree, err := s.hashPoint(ctx, g, latest.ID, vol, spec.Geometries()[vol], int(m.Fanout))
+		if err != nil {
+			return nil, CodeInternal, err
+		}
+		t = resyncTree{group: m.Group, point: m.Point, volume: vol, tree: tree}
+		s.tree = t
+	}
+	level := int(m.Level)
+	if level >= t.tree.Levels() {
+		return nil, CodeProtocol, fmt.Errorf("%w: level %d of %d", ErrProtocol, level, t.tree.Levels())
+	}
+	width := t.tree.Width(level)
+	nodes, n, err := delta.UnmarshalSet(m.Nodes, width)
+	if err != nil || n != len(m.Nodes) || nodes.Len() != width {
+		return nil, CodeProtocol, fmt.Errorf("%w: node set for level %d of width %d: %v", ErrProtocol, level, width, err)
+	}
+	if c := nodes.Count(); c > MaxResyncNodes {
+		return nil, CodeLimit, fmt.Errorf("%w: %d nodes asked, at most %d", delta.ErrLimit, c, MaxResyncNodes)
+	}
+	hs, err := t.tree.AppendNodes(make([]delta.Hash, 0, nodes.Count()), level, nodes)
+	if err != nil {
+		return nil, CodeProtocol, err
+	}
+	return hs, 0, nil
+}
+
+// hashPoint builds the hash tree of volume vol as of point id.
+func (s *session) hashPoint(ctx context.Context, g checkpoint.Group, id delta.PointID, vol int, geom delta.Geometry, fanout int) (*delta.HashTree, error) {
+	view, err := g.OpenPoint(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer view.Close()
+	list, err := delta.HashVolume(ctx, view.Volumes()[vol], geom)
+	if err != nil {
+		return nil, fmt.Errorf("replica: hash volume %d of point %s: %w", vol, id, err)
+	}
+	return delta.NewHashTree(list, fanout)
+}

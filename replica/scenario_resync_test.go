@@ -1,0 +1,253 @@
+package replica_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/replica"
+	"github.com/blockrep/blockrep/transport"
+	"github.com/blockrep/blockrep/transport/memory"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scribbleBlocks overwrites the given blocks (4 KiB) of v with random bytes from
+// rng, directly: the tracker does not see these writes.
+func scribbleBlocks(t *testing.T, v replica.Volume, rng *rand.Rand, blocks ...int64) {
+	t.Helper()
+	b := make([]byte, 4096)
+	for _, blk := range blocks {
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		_, err := v.WriteAt(b, blk*4096)
+		require.NoError(t, err)
+	}
+}
+
+// Invariant 8, tracking lost: the primary restarts with its tracking state
+// damaged while its volume was also edited behind the tracker's back. The
+// relationship requires resynchronization; Resynchronize compares hashes
+// level by level, sends exactly the blocks that differ, and the replica's
+// new point is the primary's volume byte for byte.
+func TestResyncAfterTrackingLost(t *testing.T) {
+	const size = 1 << 20 // 256 blocks of 4 KiB
+	seed := uint64(20261125)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "vm1.track")
+	sf, err := delta.CreateStateFile(path)
+	require.NoError(t, err)
+	cfg, vols := groupConfig("vm1", size, 1)
+	cfg.TrackerState = sf
+	for blk := int64(0); blk < 256; blk += 2 {
+		scribbleBlocks(t, vols[0], rng, blk)
+	}
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	fill(t, rel.Volume(0), 40960, 8192, 4)
+	_, err = rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	last, _, _ := rel.LastPoint()
+	require.NoError(t, e.primary.Remove(e.ctx, "vm1"))
+
+	// While the host is down, the state file is lost and someone edits
+	// the volume: 5 blocks change, one is rewritten with its own content.
+	require.NoError(t, os.Remove(path))
+	behind := []int64{3, 4, 100, 200, 255}
+	scribbleBlocks(t, vols[0], rng, behind...)
+	same := make([]byte, 4096)
+	copy(same, vols[0].snapshot()[7*4096:])
+	_, err = vols[0].WriteAt(same, 7*4096)
+	require.NoError(t, err)
+
+	sf, err = delta.CreateStateFile(path)
+	require.NoError(t, err)
+	cfg.TrackerState = sf
+	rel, err = e.primary.Reattach(e.ctx, cfg, last)
+	require.NoError(t, err)
+	require.Equal(t, replica.ResynchronizationRequired, rel.State())
+	// The host writes through the new tracker before the resync: one more
+	// block differs.
+	fill(t, rel.Volume(0), 150*4096, 4096, 5)
+
+	res, err := rel.Resynchronize(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, replica.Replicating, rel.State())
+	assert.Equal(t, last, res.Base)
+	assert.Equal(t, int64(6), res.DifferingBlocks, "blocks 3, 4, 100, 150, 200, 255")
+	assert.Equal(t, int64(6), res.Blocks)
+	allHashes := int64(256 * delta.HashSize)
+	assert.Less(t, res.HashBytes, allHashes, "hash traffic %d bytes, every block hash %d", res.HashBytes, allHashes)
+	assert.Equal(t, int64(3), res.HashRounds, "one query a level: the top node, level 1, the blocks")
+	t.Logf("hash traffic %d bytes in %d rounds, delta %d bytes", res.HashBytes, res.HashRounds, res.StreamBytes)
+	pts := e.points("vm1")
+	require.Len(t, pts, 1, "retention keeps the latest point only")
+	assert.Equal(t, res.Point, pts[0].ID)
+	assert.Equal(t, res.Hash, pts[0].Hash)
+	assert.Equal(t, int64(6), pts[0].ChangedBlocks())
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
+	assert.Equal(t, res, rel.LastResync())
+	got, _, hash := rel.LastPoint()
+	assert.Equal(t, res.Point, got)
+	assert.Equal(t, res.Hash, hash)
+
+	// Cycles go on from the resynchronized point.
+	fill(t, rel.Volume(0), 0, 100, 6)
+	c, err := rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	assert.Equal(t, res.Point, c.Base)
+	assert.Equal(t, int64(1), c.Blocks)
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", c.Point))
+}
+
+// The operator asks for a resynchronization of a Replicating relationship
+// whose volumes were edited behind the tracker's back, while the host
+// keeps writing through the tracked volumes. The replica's point is the
+// primary's image at the resync's freeze (their content hashes agree, which
+// Resynchronize checks), and the next cycle brings the writes made since.
+func TestResyncWhileWriting(t *testing.T) {
+	const size = 2 << 20
+	seed := uint64(77)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	e := newEnv(t)
+	cfg, vols := groupConfig("vm1", size, 2)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	scribbleBlocks(t, vols[0], rng, 10, 11, 300)
+	scribbleBlocks(t, vols[1], rng, 0, 511)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var writes atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wrng := rand.New(rand.NewPCG(seed, 3))
+		b := make([]byte, 4096)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := range b {
+				b[i] = byte(wrng.Uint32())
+			}
+			vol := rel.Volume(int(wrng.IntN(2)))
+			if _, err := vol.WriteAt(b, wrng.Int64N(size/4096)*4096); err != nil {
+				t.Errorf("write: %v", err)
+				return
+			}
+			writes.Add(1)
+		}
+	}()
+	res, err := rel.Resynchronize(e.ctx)
+	close(stop)
+	wg.Wait()
+	require.NoError(t, err)
+	t.Logf("%d writes during the resync; %d differing blocks, %d sent", writes.Load(), res.DifferingBlocks, res.Blocks)
+	assert.GreaterOrEqual(t, res.DifferingBlocks, int64(5))
+	assert.GreaterOrEqual(t, res.Blocks, res.DifferingBlocks)
+	assert.Equal(t, replica.Replicating, rel.State())
+	g, err := e.store.Group(e.ctx, "vm1")
+	require.NoError(t, err)
+	require.NoError(t, g.Verify(e.ctx, res.Point))
+
+	c, err := rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, e.pointImages("vm1", c.Point))
+}
+
+// A connection cut in the middle of a resynchronization's delta loses
+// nothing: the replica keeps its point, the relationship requires
+// resynchronization again, and the next attempt makes both sides equal.
+func TestResyncCutLosesNothing(t *testing.T) {
+	const size = 1 << 20
+	rng := rand.New(rand.NewPCG(5, 5))
+	e := newEnv(t, withChunk(4096))
+	cfg, vols := groupConfig("vm1", size, 1)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	first, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	behind := []int64{1, 2, 3, 50, 51, 52, 53, 54, 90, 91}
+	scribbleBlocks(t, vols[0], rng, behind...)
+
+	var data atomic.Int64
+	e.net.SetFaults("primary", "replica", memory.Faults{Hook: func(fi memory.FrameInfo) memory.Action {
+		if fi.Len == 4096 && data.Add(1) == 3 {
+			return memory.Cut
+		}
+		return memory.Deliver
+	}})
+	_, err = rel.Resynchronize(e.ctx)
+	require.ErrorIs(t, err, transport.ErrConnectionLost)
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	pts := e.points("vm1")
+	require.Len(t, pts, 1)
+	assert.Equal(t, first.Point, pts[0].ID)
+	assert.Equal(t, int64(1), rel.Stats().Errors)
+
+	e.net.SetFaults("primary", "replica", memory.Faults{})
+	res, err := rel.Resynchronize(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(behind)), res.DifferingBlocks)
+	assert.Equal(t, int64(len(behind)), res.Blocks)
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
+	assert.Equal(t, replica.Replicating, rel.State())
+}
+
+// Resynchronize is refused before initial replication, and after a
+// rollback of the replica behind the primary's back it brings the replica
+// forward from the point it is at.
+func TestResyncStatesAndRolledBackReplica(t *testing.T) {
+	e := newEnv(t)
+	cfg, vols := groupConfig("vm1", 64<<10, 1)
+	cfg.Retention = checkpoint.Retention{Additional: 5, Spacing: time.Second}
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.Resynchronize(e.ctx)
+	var se *replica.StateError
+	require.True(t, errors.As(err, &se), "%v", err)
+	assert.Equal(t, replica.InitialReplicationPending, se.From)
+
+	first, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	e.clk.Advance(time.Minute)
+	fill(t, rel.Volume(0), 0, 8192, 1)
+	_, err = rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	g, err := e.store.Group(e.ctx, "vm1")
+	require.NoError(t, err)
+	require.NoError(t, g.Rollback(e.ctx, first.Point))
+
+	res, err := rel.Resynchronize(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, first.Point, res.Base)
+	assert.Equal(t, int64(2), res.DifferingBlocks)
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
+}

@@ -156,7 +156,17 @@ func (t *Tracker) Mark(vol int, off, n int64) error {
 	if uint(vol) >= uint(len(t.geoms)) || off < 0 || n <= 0 || off > t.geoms[vol].Size-n {
 		return t.checkRange(vol, off, n)
 	}
-	return t.markFrom(t.state.Load(), vol, off, n)
+	s := t.state.Load()
+	// Fast path, without a call: one page whose extent needs no logging,
+	// in an allocated chunk, and no Freeze or checkpoint meanwhile. Any
+	// other case (including a state swapped after the bit was set here)
+	// goes through markFrom, which sets the bit again where it belongs.
+	if p := off >> pageShift; (off+n-1)>>pageShift == p && s.err == nil &&
+		(s.log == nil || s.log.hot[vol].has(off>>s.log.extBits[vol])) &&
+		s.gen.pages[vol].trySet(p) && t.state.Load() == s {
+		return nil
+	}
+	return t.markFrom(s, vol, off, n)
 }
 
 // markFrom is Mark after the range check, starting from state s as loaded

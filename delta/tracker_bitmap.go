@@ -58,6 +58,20 @@ func (b *bitmap) orWord(wi int64, mask uint64) {
 	}
 }
 
+// trySet sets bit i if its chunk is allocated and reports whether it was;
+// small enough to inline into Mark's fast path.
+func (b *bitmap) trySet(i int64) bool {
+	c := b.chunks[i>>(6+bitmapChunkShift)].Load()
+	if c == nil {
+		return false
+	}
+	w, m := &c[(i>>6)&(bitmapChunkWords-1)], uint64(1)<<(uint(i)&63)
+	if w.Load()&m == 0 {
+		w.Or(m)
+	}
+	return true
+}
+
 // word returns word wi; an unallocated chunk reads as zero.
 func (b *bitmap) word(wi int64) uint64 {
 	c := b.chunks[wi>>bitmapChunkShift].Load()

@@ -91,6 +91,41 @@
 // Tests pass replicatest.Clock and move time by hand: cycles, back-off and
 // health are then exact and nothing sleeps.
 //
+// # Failover on the replica
+//
+// When the primary is lost, the replica host fails a group over to a
+// recovery point chosen with a PointSelector: SelectLatest,
+// SelectLatestAppConsistent or SelectPoint(id).
+//
+//	f, err := rh.Failover(ctx, "vm-42", replica.SelectLatestAppConsistent)
+//	vm.Boot(f.Volumes(), f.Metadata(), f.FailoverSettings())
+//	err = rh.CompleteFailover(ctx, "vm-42") // or rh.CancelFailover
+//
+// The group is then FailedOverWaitingCompletion: the old primary's deltas
+// are refused with CodeStateConflict (errors.Is(err, ErrInvalidState) on
+// the primary) and change nothing, and a delta being applied is finished
+// first. The failover's volumes are a checkpoint clone of the point — a
+// copy-on-write overlay — so writes to them leave the chain untouched.
+// CancelFailover discards the overlay: the chain is exactly as before and
+// the next delta applies. CompleteFailover commits the image as one
+// crash-safe apply of the store — a delta from the latest point holding
+// the blocks changed since the chosen point and the blocks written during
+// the failover — then drops every other point; the group is FailedOver and
+// its one point (whose Base is the old latest point and whose block set
+// says which blocks differ from it) is what reverse replication will start
+// from.
+//
+// A test failover (StartTestFailover, StopTestFailover) hands out the same
+// kind of writable clone while replication goes on: the group is
+// TestFailoverRunning, deltas keep being applied, the point is pinned so
+// retention keeps it however many cycles pass, and no write to the clone
+// reaches a point. One runs at a time per group (ErrTestFailoverRunning),
+// and an unplanned failover waits until it is stopped.
+//
+// A replica group's state is kept in memory by the host. Clones survive a
+// restart on disk (with their pins) but cannot be reopened: the next
+// failover or test failover of the group discards the one it finds.
+//
 // # Protocol
 //
 // One connection per relationship carries small versioned messages (see
@@ -106,12 +141,14 @@
 // progress), cycles with app-consistent points, schedule with missed-cycle
 // counting and back-off, suspend, resume, remove, reattach after a restart
 // with persistent tracking, states, health and statistics, the replica host
-// with per-request authorization and replay-safe apply.
+// with per-request authorization and replay-safe apply; on the replica,
+// unplanned failover (choose a point, complete, cancel) and test failover.
 //
-// Not built yet, from the design's operations: planned failover, unplanned
-// failover (choose a point, complete, cancel), test failover, reverse
-// replication, resynchronization (the state is reported; the comparison and
-// transfer are not), extended replication to a further hop, split-brain
+// Not built yet, from the design's operations: planned failover, reverse
+// replication (a FailedOver group does not become a primary yet),
+// persistence of a replica group's failover state across a restart of the
+// replica host, resynchronization (the state is reported; the comparison
+// and transfer are not), extended replication to a further hop, split-brain
 // detection between two primaries, initial replication by offline media or
 // from a seed copy, changing the metadata or retention of an enabled
 // group, persistence of the primary's relationship list (a host re-creates

@@ -24,11 +24,13 @@ func applySource(ctx context.Context, g checkpoint.Group, hdr delta.Header, src 
 		pw.CloseWithError(err) // nil: the reader sees io.EOF after the trailer
 		return err
 	})
+	var applyErr error // the store's verdict outranks the encoder's broken pipe
 	eg.Go(func() error {
 		res, err := g.Apply(ectx, pr)
 		if err == nil && res.Point.ID != hdr.New {
 			err = errors.New("replica: the store committed another point than the failover image")
 		}
+		applyErr = err
 		if err != nil {
 			pr.CloseWithError(err) // unblocks the encoder
 		} else {
@@ -36,5 +38,9 @@ func applySource(ctx context.Context, g checkpoint.Group, hdr delta.Header, src 
 		}
 		return err
 	})
-	return eg.Wait()
+	err := eg.Wait()
+	if applyErr != nil {
+		return applyErr
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,10 +32,10 @@ type failoverEnv struct {
 // newFailoverEnv enables group vm1 (two volumes of size bytes, 5-minute
 // cycles, an app-consistent point every 20 minutes, retention keeping
 // additional points) and runs the initial replication.
-func newFailoverEnv(t *testing.T, size int64, additional int) *failoverEnv {
+func newFailoverEnv(t *testing.T, size int64, additional int, opts ...envOption) *failoverEnv {
 	const seed = 20261125
 	t.Logf("seed %d", seed)
-	e := newEnv(t)
+	e := newEnv(t, opts...)
 	cfg, vols := groupConfig("vm1", size, 2)
 	cfg.Metadata = []byte("<vm name='vm1'/>")
 	cfg.FailoverSettings = []byte("ip=10.0.0.9")
@@ -388,4 +389,66 @@ func TestFailoverVolumeBounds(t *testing.T) {
 	assert.Zero(t, n)
 	require.NoError(t, f.replica.CancelFailover(f.ctx, "vm1"))
 	assert.Equal(t, f.snaps[fo.Point().ID], f.pointImages("vm1", fo.Point().ID))
+}
+
+// failingStore makes Apply fail while fail is set, as a full disk would,
+// after reading part of the stream.
+type failingStore struct {
+	checkpoint.Store
+	fail *atomic.Bool
+}
+
+func (s failingStore) Group(ctx context.Context, id string) (checkpoint.Group, error) {
+	g, err := s.Store.Group(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return failingGroup{Group: g, fail: s.fail}, nil
+}
+
+type failingGroup struct {
+	checkpoint.Group
+	fail *atomic.Bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (g failingGroup) Apply(ctx context.Context, r io.Reader) (checkpoint.ApplyResult, error) {
+	if g.fail.Load() {
+		io.CopyN(io.Discard, r, 100)
+		return checkpoint.ApplyResult{}, errDiskFull
+	}
+	return g.Group.Apply(ctx, r)
+}
+
+// A CompleteFailover whose commit fails leaves the failover going on as
+// before — same state, chain, volumes and writes — and can be retried.
+func TestCompleteFailoverFailureKeepsFailover(t *testing.T) {
+	var fail atomic.Bool
+	f := newFailoverEnv(t, 64<<10, 5, withStoreWrapper(func(s checkpoint.Store) checkpoint.Store {
+		return failingStore{Store: s, fail: &fail}
+	}))
+	first := f.cycle()
+	f.cycle()
+	before, beforeImgs := f.chain()
+	fo, err := f.replica.Failover(f.ctx, "vm1", replica.SelectPoint(first.Point))
+	require.NoError(t, err)
+	want := copyImage(f.snaps[first.Point])
+	writeImage(t, f.rng, fo.Volumes(), want, 10)
+
+	fail.Store(true)
+	assert.ErrorIs(t, f.replica.CompleteFailover(f.ctx, "vm1"), errDiskFull)
+	assert.Equal(t, replica.FailedOverWaitingCompletion, f.state())
+	after, afterImgs := f.chain()
+	assert.Equal(t, before, after)
+	assert.Equal(t, beforeImgs, afterImgs)
+	assert.Equal(t, want, readImage(t, fo.Volumes()), "the failover's writes are still there")
+	writeImage(t, f.rng, fo.Volumes(), want, 5)
+
+	fail.Store(false)
+	require.NoError(t, f.replica.CompleteFailover(f.ctx, "vm1"))
+	assert.Equal(t, replica.FailedOver, f.state())
+	pts := f.points("vm1")
+	require.Len(t, pts, 1)
+	assert.Equal(t, want, f.pointImages("vm1", pts[0].ID))
 }

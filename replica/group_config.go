@@ -113,6 +113,11 @@ type GroupConfig struct {
 	// succeeds the relationship owns the file and closes it on Remove or
 	// Close; on their error the caller keeps it.
 	TrackerState delta.StateFile
+	// ResyncWindow, when set, lets PrimaryHost.Run resynchronize the group
+	// by itself, inside this daily window, whenever it is
+	// ResynchronizationRequired; nil leaves resynchronization to
+	// Relationship.Resynchronize.
+	ResyncWindow *ResyncWindow
 }
 
 // Validate checks the configuration and reports the first problem,
@@ -165,6 +170,11 @@ func (c *GroupConfig) Validate() error {
 	}
 	if c.AppConsistentInterval < 0 || (c.AppConsistentInterval > 0 && c.Quiesce == nil) {
 		return bad("app-consistent interval %s needs a Quiesce hook", c.AppConsistentInterval)
+	}
+	if c.ResyncWindow != nil {
+		if err := c.ResyncWindow.Validate(); err != nil {
+			return bad("%v", err)
+		}
 	}
 	if c.Initial.Mode != Network {
 		return bad("initial replication mode %d is not built", c.Initial.Mode)

@@ -64,6 +64,7 @@ type PrimaryConfig struct {
 type CycleEvent struct {
 	Group   string
 	Initial bool // an initial replication, not a cycle
+	Resync  bool // a resynchronization, not a cycle
 	Result  CycleResult
 	Err     error
 }

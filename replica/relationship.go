@@ -63,6 +63,9 @@ func (p *PrimaryHost) newRelationship(cfg GroupConfig, open func(geoms []delta.G
 	cfg.Volumes = append([]VolumeConfig(nil), cfg.Volumes...)
 	cfg.Metadata = append([]byte(nil), cfg.Metadata...)
 	cfg.FailoverSettings = append([]byte(nil), cfg.FailoverSettings...)
+	if w := cfg.ResyncWindow; w != nil {
+		cfg.ResyncWindow = &ResyncWindow{Start: w.Start, End: w.End}
+	}
 	if cfg.BlockSize == 0 {
 		cfg.BlockSize = delta.DefaultBlockSize
 	}

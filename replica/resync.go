@@ -48,7 +48,8 @@ type ResyncResult struct {
 // primary did not send), or an operator asks for it from Replicating or
 // Suspended. See the package documentation's Resynchronization section.
 //
-// The state is Resynchronizing while it runs, Replicating once the replica
+// PrimaryConfig.OnCycle hears of the outcome (CycleEvent.Resync). The
+// state is Resynchronizing while it runs, Replicating once the replica
 // acknowledged the point, and ResynchronizationRequired again on any
 // failure, which loses nothing: the next attempt compares again. It returns
 // a *StateError from any other state, ErrNoReplicaPoint when the replica
@@ -102,12 +103,31 @@ func (r *Relationship) resyncLocked(ctx context.Context) (ResyncResult, error) {
 		r.closeConn()
 		r.transition("resynchronization failed", ResynchronizationRequired)
 		r.log.Warn("resynchronization failed", "err", err)
+		r.reportResync(ResyncResult{}, err)
 		return ResyncResult{}, err
 	}
 	r.transition("resynchronization done", Replicating)
 	r.log.Info("resynchronization done", "point", res.Point, "differing_blocks", res.DifferingBlocks,
 		"blocks", res.Blocks, "hash_bytes", res.HashBytes, "delta_bytes", res.StreamBytes)
+	r.reportResync(res, nil)
 	return res, nil
+}
+
+// reportResync tells PrimaryConfig.OnCycle of a finished resynchronization.
+func (r *Relationship) reportResync(res ResyncResult, err error) {
+	f := r.host.cfg.OnCycle
+	if f == nil {
+		return
+	}
+	f(CycleEvent{Group: r.cfg.ID, Resync: true, Err: err, Result: CycleResult{
+		Point:       res.Point,
+		Base:        res.Base,
+		Time:        res.Time,
+		Blocks:      res.Blocks,
+		StreamBytes: res.StreamBytes,
+		Latency:     res.Latency,
+		Hash:        res.Hash,
+	}})
 }
 
 // resync runs the comparison and the transfer. Why it is exact:

@@ -87,6 +87,10 @@ func TestResyncAfterTrackingLost(t *testing.T) {
 
 	res, err := rel.Resynchronize(e.ctx)
 	require.NoError(t, err)
+	ev := e.event()
+	assert.True(t, ev.Resync)
+	assert.NoError(t, ev.Err)
+	assert.Equal(t, res.Point, ev.Result.Point)
 	assert.Equal(t, replica.Replicating, rel.State())
 	assert.Equal(t, last, res.Base)
 	assert.Equal(t, int64(6), res.DifferingBlocks, "blocks 3, 4, 100, 150, 200, 255")
@@ -165,6 +169,7 @@ func TestResyncWhileWriting(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	require.NoError(t, err)
+	e.event()
 	t.Logf("%d writes during the resync; %d differing blocks, %d sent", writes.Load(), res.DifferingBlocks, res.Blocks)
 	assert.GreaterOrEqual(t, res.DifferingBlocks, int64(5))
 	assert.GreaterOrEqual(t, res.Blocks, res.DifferingBlocks)
@@ -204,6 +209,9 @@ func TestResyncCutLosesNothing(t *testing.T) {
 	}})
 	_, err = rel.Resynchronize(e.ctx)
 	require.ErrorIs(t, err, transport.ErrConnectionLost)
+	ev := e.event()
+	assert.True(t, ev.Resync)
+	assert.ErrorIs(t, ev.Err, transport.ErrConnectionLost)
 	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
 	pts := e.points("vm1")
 	require.Len(t, pts, 1)
@@ -213,6 +221,7 @@ func TestResyncCutLosesNothing(t *testing.T) {
 	e.net.SetFaults("primary", "replica", memory.Faults{})
 	res, err := rel.Resynchronize(e.ctx)
 	require.NoError(t, err)
+	e.event()
 	assert.Equal(t, int64(len(behind)), res.DifferingBlocks)
 	assert.Equal(t, int64(len(behind)), res.Blocks)
 	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
@@ -247,7 +256,79 @@ func TestResyncStatesAndRolledBackReplica(t *testing.T) {
 
 	res, err := rel.Resynchronize(context.Background())
 	require.NoError(t, err)
+	e.event()
 	assert.Equal(t, first.Point, res.Base)
 	assert.Equal(t, int64(2), res.DifferingBlocks)
 	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", res.Point))
+}
+
+// With a resync window, Run resynchronizes a relationship that requires it
+// by itself, but only once the window opens on the host's clock.
+func TestResyncWindowOnSchedule(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	e := newEnv(t)
+	cfg, vols := groupConfig("vm1", 256<<10, 1)
+	cfg.ResyncWindow = &replica.ResyncWindow{Start: 2 * time.Hour, End: 4 * time.Hour}
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	last, _, _ := rel.LastPoint()
+	require.NoError(t, e.primary.Remove(e.ctx, "vm1"))
+	scribbleBlocks(t, vols[0], rng, 5, 9)
+
+	// Without persistent tracking a restarted primary must resynchronize.
+	rel, err = e.primary.Reattach(e.ctx, cfg, last)
+	require.NoError(t, err)
+	require.Equal(t, replica.ResynchronizationRequired, rel.State())
+	e.run()
+	e.waitTimers(1) // the schedule waits for 02:00, 14 hours after epoch's noon
+	e.clk.Advance(14*time.Hour - time.Second)
+	e.waitTimers(1)
+	e.noEvent()
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	assert.Equal(t, last, e.points("vm1")[0].ID)
+
+	e.clk.Advance(time.Second)
+	ev := e.event()
+	require.True(t, ev.Resync)
+	require.NoError(t, ev.Err)
+	assert.Equal(t, int64(2), ev.Result.Blocks)
+	assert.Equal(t, epoch.Add(14*time.Hour), ev.Result.Time)
+	assert.Equal(t, replica.Replicating, rel.State())
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", ev.Result.Point))
+}
+
+func TestResyncWindowContainsAndNext(t *testing.T) {
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	cases := []struct {
+		name     string
+		w        replica.ResyncWindow
+		t        time.Time
+		contains bool
+		next     time.Time
+	}{
+		{"inside", replica.ResyncWindow{Start: 2 * time.Hour, End: 4 * time.Hour}, at(3, 0), true, at(3, 0)},
+		{"at the opening", replica.ResyncWindow{Start: 2 * time.Hour, End: 4 * time.Hour}, at(2, 0), true, at(2, 0)},
+		{"at the closing", replica.ResyncWindow{Start: 2 * time.Hour, End: 4 * time.Hour}, at(4, 0), false, at(26, 0)},
+		{"before it", replica.ResyncWindow{Start: 2 * time.Hour, End: 4 * time.Hour}, at(1, 0), false, at(2, 0)},
+		{"across midnight, late", replica.ResyncWindow{Start: 22 * time.Hour, End: 4 * time.Hour}, at(23, 0), true, at(23, 0)},
+		{"across midnight, early", replica.ResyncWindow{Start: 22 * time.Hour, End: 4 * time.Hour}, at(3, 59), true, at(3, 59)},
+		{"across midnight, outside", replica.ResyncWindow{Start: 22 * time.Hour, End: 4 * time.Hour}, at(12, 0), false, at(22, 0)},
+		{"whole day", replica.ResyncWindow{Start: time.Hour, End: time.Hour}, at(17, 0), true, at(17, 0)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.NoError(t, c.w.Validate())
+			assert.Equal(t, c.contains, c.w.Contains(c.t))
+			assert.Equal(t, c.next, c.w.Next(c.t))
+		})
+	}
+	assert.ErrorIs(t, replica.ResyncWindow{Start: 24 * time.Hour}.Validate(), replica.ErrInvalidConfig)
+	assert.ErrorIs(t, replica.ResyncWindow{End: -time.Minute}.Validate(), replica.ErrInvalidConfig)
+	cfg, _ := groupConfig("vm1", 4096, 1)
+	cfg.ResyncWindow = &replica.ResyncWindow{Start: 25 * time.Hour}
+	assert.ErrorIs(t, cfg.Validate(), replica.ErrInvalidConfig)
 }

@@ -56,6 +56,18 @@ func (r *Relationship) loop(ctx context.Context) {
 			if end := s.slot.Add(r.freq); end.Before(wakeAt) {
 				wakeAt = end
 			}
+		case ResynchronizationRequired:
+			if s.active {
+				// Coming from Replicating: the cycle timetable is void.
+				s = schedule{}
+			}
+			if at, ok := r.resyncDue(now, s.nextAttempt); ok {
+				if !now.Before(at) {
+					r.attemptResync(ctx, &s)
+					continue
+				}
+				wakeAt = at
+			}
 		default:
 			// Suspended, resynchronization required, …: nothing runs; a
 			// later return to Replicating starts a new slot.

@@ -28,7 +28,8 @@ func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 func ParseHash(s string) (Hash, error) {
 	var h Hash
 	if len(s) != 2*HashSize {
-		return Hash{}, fmt.Errorf("delta: hash %q: want %d hex digits", s, 2*HashSize)
+		// The input is not quoted: it may be anything, of any length.
+		return Hash{}, fmt.Errorf("delta: hash of %d characters: want %d hex digits", len(s), 2*HashSize)
 	}
 	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
 		return Hash{}, fmt.Errorf("delta: hash %q: %w", s, err)

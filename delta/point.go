@@ -35,7 +35,8 @@ func (id PointID) String() string { return hex.EncodeToString(id[:]) }
 func ParsePointID(s string) (PointID, error) {
 	var id PointID
 	if len(s) != 2*len(id) {
-		return PointID{}, fmt.Errorf("delta: point id %q: want %d hex digits", s, 2*len(id))
+		// The input is not quoted: it may be anything, of any length.
+		return PointID{}, fmt.Errorf("delta: point id of %d characters: want %d hex digits", len(s), 2*len(id))
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
 		return PointID{}, fmt.Errorf("delta: point id %q: %w", s, err)

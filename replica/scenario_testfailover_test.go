@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/blockrep/blockrep/delta"
@@ -98,6 +99,31 @@ func TestTestFailoverOlderPointWithSchedule(t *testing.T) {
 	f.cycle()
 	tf, err := f.replica.StartTestFailover(f.ctx, "vm1", replica.SelectPoint(k.Point))
 	require.NoError(t, err)
+	// The tested VM writes to its clone all along, as the cycles apply.
+	want := copyImage(f.snaps[k.Point])
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	rng := rand.New(rand.NewPCG(f.rng.Uint64(), 2))
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			v := rng.IntN(2)
+			b := make([]byte, 1+rng.IntN(5000))
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			off := rng.Int64N(int64(len(want[v]) - len(b)))
+			if _, err := tf.Volumes()[v].WriteAt(b, off); err != nil {
+				t.Errorf("clone write: %v", err)
+				return
+			}
+			copy(want[v][off:], b)
+		}
+	}()
 	f.run()
 	for c := range 6 {
 		f.waitTimers(1)
@@ -107,10 +133,15 @@ func TestTestFailoverOlderPointWithSchedule(t *testing.T) {
 		require.NoError(t, ev.Err, "cycle %d", c)
 		f.record(ev.Result)
 	}
+	close(stop)
+	<-stopped
 	pts := f.points("vm1")
 	require.Equal(t, k.Point, pts[0].ID, "the tested point outlives the retention of 3 additional points")
 	assert.Len(t, pts, 5)
-	assert.Equal(t, f.snaps[k.Point], readImage(t, tf.Volumes()))
+	assert.Equal(t, want, readImage(t, tf.Volumes()))
+	for _, p := range pts[1:] {
+		assert.Equal(t, f.snaps[p.ID], f.pointImages("vm1", p.ID), "point %s", p.ID)
+	}
 	assert.Equal(t, f.snaps[k.Point], f.pointImages("vm1", k.Point))
 	require.NoError(t, f.replica.StopTestFailover(f.ctx, "vm1"))
 	pts = f.points("vm1")

@@ -452,3 +452,41 @@ func TestCompleteFailoverFailureKeepsFailover(t *testing.T) {
 	require.Len(t, pts, 1)
 	assert.Equal(t, want, f.pointImages("vm1", pts[0].ID))
 }
+
+// CompleteFailover while the VM still writes: every write that returned
+// success is in the committed point, every later one fails with
+// ErrFailoverEnded.
+func TestCompleteFailoverDuringWrites(t *testing.T) {
+	f := newFailoverEnv(t, 64<<10, 5)
+	f.cycle()
+	fo, err := f.replica.Failover(f.ctx, "vm1", replica.SelectLatest)
+	require.NoError(t, err)
+	want := copyImage(f.snaps[fo.Point().ID])
+	rng := rand.New(rand.NewPCG(f.rng.Uint64(), 3))
+	firstWrite := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			v := rng.IntN(2)
+			b := make([]byte, 1+rng.IntN(5000))
+			for j := range b {
+				b[j] = byte(rng.Uint32())
+			}
+			off := rng.Int64N(int64(len(want[v]) - len(b)))
+			if _, err := fo.Volumes()[v].WriteAt(b, off); err != nil {
+				ended <- err
+				return
+			}
+			copy(want[v][off:], b)
+			if i == 0 {
+				close(firstWrite)
+			}
+		}
+	}()
+	<-firstWrite
+	require.NoError(t, f.replica.CompleteFailover(f.ctx, "vm1"))
+	assert.ErrorIs(t, <-ended, replica.ErrFailoverEnded)
+	pts := f.points("vm1")
+	require.Len(t, pts, 1)
+	assert.Equal(t, want, f.pointImages("vm1", pts[0].ID))
+}

@@ -97,7 +97,7 @@ func TestResyncAfterTrackingLost(t *testing.T) {
 	assert.Equal(t, int64(6), res.Blocks)
 	allHashes := int64(256 * delta.HashSize)
 	assert.Less(t, res.HashBytes, allHashes, "hash traffic %d bytes, every block hash %d", res.HashBytes, allHashes)
-	assert.Equal(t, int64(3), res.HashRounds, "one query a level: the top node, level 1, the blocks")
+	assert.Equal(t, int64(5), res.HashRounds, "one query a level of the fan-out 4 tree over 256 blocks")
 	t.Logf("hash traffic %d bytes in %d rounds, delta %d bytes", res.HashBytes, res.HashRounds, res.StreamBytes)
 	pts := e.points("vm1")
 	require.Len(t, pts, 1, "retention keeps the latest point only")

@@ -71,6 +71,41 @@
 // written before. When the tracking state is lost, the relationship is
 // ResynchronizationRequired.
 //
+// # Resynchronization
+//
+// When which blocks changed is unknown — the tracking state was lost, the
+// volumes were written behind the tracker's back, the replica was rolled
+// back to a point this primary did not send — the relationship is
+// ResynchronizationRequired and no cycle runs. Relationship.Resynchronize
+// (also an operator's way to force one from Replicating or Suspended)
+// makes the replica's next point the primary's image without a full copy:
+//
+//  1. read and hash every block of the group's volumes (delta.HashVolume),
+//     while the tracker records the writes made meanwhile;
+//  2. compare, volume by volume, with the hash tree of the replica's latest
+//     point from the top down (delta.Differ over ResyncQuery and
+//     ResyncHashes messages): only the nodes above differing blocks cross
+//     the wire, about an eighth of the block hashes when 1% of the blocks
+//     differ;
+//  3. mark the differing blocks and freeze: the frozen set is them plus
+//     every block written since step 1, captured as of the freeze instant
+//     while the host goes on writing;
+//  4. send them, whole, as a delta on the replica's latest point; on the
+//     acknowledgement the replica's content hash must equal the one of the
+//     primary's image at the freeze (else ErrResyncMismatch).
+//
+// A failure at any step leaves the replica at its point and the blocks
+// dirty, and the relationship ResynchronizationRequired, so the next
+// attempt loses nothing. The replica builds its trees by reading the
+// latest point's volumes once (the store does not hand out the block
+// hashes it keeps), one volume at a time, so a resynchronization reads
+// every volume once on each side. ResyncResult and LastResync report the
+// differing blocks, the blocks and bytes sent and the hash traffic.
+//
+// With GroupConfig.ResyncWindow, Run starts a resynchronization by itself
+// when one is required and the host clock is inside the daily window
+// (retrying with back-off); without it only Resynchronize does.
+//
 // # States, health and statistics
 //
 // A relationship's State has the names Hyper-V Replica users know
@@ -130,7 +165,8 @@
 //
 // One connection per relationship carries small versioned messages (see
 // ProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
-// delta stream, Ack and Nack. Every request names its group and is
+// delta stream, Ack and Nack, and for resynchronization ResyncQuery and
+// ResyncHashes. Every request names its group and is
 // authorized again with the connection's authenticated peer; a refusal
 // comes back as a *RemoteError whose Code maps to the matching sentinel
 // (errors.Is(err, transport.ErrUnauthorized)).
@@ -142,13 +178,13 @@
 // counting and back-off, suspend, resume, remove, reattach after a restart
 // with persistent tracking, states, health and statistics, the replica host
 // with per-request authorization and replay-safe apply; on the replica,
-// unplanned failover (choose a point, complete, cancel) and test failover.
+// unplanned failover (choose a point, complete, cancel) and test failover;
+// resynchronization by hash comparison, on request or in a daily window.
 //
 // Not built yet, from the design's operations: planned failover, reverse
 // replication (a FailedOver group does not become a primary yet),
 // persistence of a replica group's failover state across a restart of the
-// replica host, resynchronization (the state is reported; the comparison
-// and transfer are not), extended replication to a further hop, split-brain
+// replica host, extended replication to a further hop, split-brain
 // detection between two primaries, initial replication by offline media or
 // from a seed copy, changing the metadata or retention of an enabled
 // group, persistence of the primary's relationship list (a host re-creates

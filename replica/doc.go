@@ -155,7 +155,8 @@
 // TestFailoverRunning, deltas keep being applied, the point is pinned so
 // retention keeps it however many cycles pass, and no write to the clone
 // reaches a point. One runs at a time per group (ErrTestFailoverRunning),
-// and an unplanned failover waits until it is stopped.
+// and an unplanned failover is refused with a *StateError until it is
+// stopped.
 //
 // A replica group's state is kept in memory by the host. Clones survive a
 // restart on disk (with their pins) but cannot be reopened: the next

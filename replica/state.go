@@ -130,7 +130,7 @@ var transitions = map[Role]map[State][]State{
 	RoleReplica: {
 		StateNone:                   {Replicating},
 		Replicating:                 {TestFailoverRunning, FailedOverWaitingCompletion},
-		TestFailoverRunning:         {Replicating}, // a failover waits until the test failover is stopped
+		TestFailoverRunning:         {Replicating}, // stop the test failover before failing over
 		FailedOverWaitingCompletion: {Replicating, FailedOver},
 		FailedOver:                  {},
 	},

@@ -1,11 +1,13 @@
 package replica_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,29 +142,36 @@ func TestResyncWhileWriting(t *testing.T) {
 	scribbleBlocks(t, vols[0], rng, 10, 11, 300)
 	scribbleBlocks(t, vols[1], rng, 0, 511)
 
+	base := [][]byte{vols[0].snapshot(), vols[1].snapshot()}
+	type write struct {
+		vol  int
+		off  int64
+		data []byte
+	}
+	const maxWrites = 4000
+	var log []write // the writer's, read after wg.Wait
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	var writes atomic.Int64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		wrng := rand.New(rand.NewPCG(seed, 3))
-		b := make([]byte, 4096)
-		for {
+		for len(log) < maxWrites {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			for i := range b {
-				b[i] = byte(wrng.Uint32())
+			w := write{vol: wrng.IntN(2), off: wrng.Int64N(size/4096) * 4096, data: make([]byte, 4096)}
+			for i := range w.data {
+				w.data[i] = byte(wrng.Uint32())
 			}
-			vol := rel.Volume(int(wrng.IntN(2)))
-			if _, err := vol.WriteAt(b, wrng.Int64N(size/4096)*4096); err != nil {
+			if _, err := rel.Volume(w.vol).WriteAt(w.data, w.off); err != nil {
 				t.Errorf("write: %v", err)
 				return
 			}
-			writes.Add(1)
+			log = append(log, w)
+			runtime.Gosched()
 		}
 	}()
 	res, err := rel.Resynchronize(e.ctx)
@@ -170,10 +179,45 @@ func TestResyncWhileWriting(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, err)
 	e.event()
-	t.Logf("%d writes during the resync; %d differing blocks, %d sent", writes.Load(), res.DifferingBlocks, res.Blocks)
 	assert.GreaterOrEqual(t, res.DifferingBlocks, int64(5))
 	assert.GreaterOrEqual(t, res.Blocks, res.DifferingBlocks)
 	assert.Equal(t, replica.Replicating, rel.State())
+
+	// The writer's writes are ordered, so the image at the freeze is the
+	// base plus a prefix of them: find the prefix the point equals, block
+	// by block, byte for byte.
+	point := e.pointImages("vm1", res.Point)
+	img := [][]byte{bytes.Clone(base[0]), bytes.Clone(base[1])}
+	mismatched := 0
+	for v := range img {
+		for off := 0; off < size; off += 4096 {
+			if !bytes.Equal(img[v][off:off+4096], point[v][off:off+4096]) {
+				mismatched++
+			}
+		}
+	}
+	prefix := -1
+	for k := 0; ; k++ {
+		if mismatched == 0 {
+			prefix = k
+			break
+		}
+		if k == len(log) {
+			break
+		}
+		w := log[k]
+		was := bytes.Equal(img[w.vol][w.off:w.off+4096], point[w.vol][w.off:w.off+4096])
+		copy(img[w.vol][w.off:], w.data)
+		now := bytes.Equal(img[w.vol][w.off:w.off+4096], point[w.vol][w.off:w.off+4096])
+		switch {
+		case was && !now:
+			mismatched++
+		case !was && now:
+			mismatched--
+		}
+	}
+	require.GreaterOrEqual(t, prefix, 0, "the resynchronized point is not the primary's image after any prefix of the writes")
+	t.Logf("%d writes in all, the point holds the first %d; %d blocks differed, %d sent", len(log), prefix, res.DifferingBlocks, res.Blocks)
 	g, err := e.store.Group(e.ctx, "vm1")
 	require.NoError(t, err)
 	require.NoError(t, g.Verify(e.ctx, res.Point))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"path"
 	"slices"
 
@@ -49,13 +48,9 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 	if err := g.usable(); err != nil {
 		return ApplyResult{}, err
 	}
-	staged, size, h, err := g.stage(ctx, r)
-	if staged != nil {
-		defer func() {
-			staged.Close()
-			removeIfExists(g.fsys, g.path(stagingName))
-		}()
-	}
+	staged := newStagedStream(g.fsys, g.path(stagingName), g.s.opts.stageMem, &g.s.stageBuf)
+	defer staged.close()
+	size, h, err := g.stage(ctx, r, staged)
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -77,24 +72,20 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 	return res, nil
 }
 
-// stage verifies the stream while copying it to the staging file, bounded
-// by what a stream for this group can hold, and returns the copy with the
-// stream's header. The header is read with the format's own limits only,
-// so a stream for other volumes is reported as such (by check) rather than
-// as past a limit.
-func (g *dirGroup) stage(ctx context.Context, r io.Reader) (vfs.File, int64, *delta.Header, error) {
+// stage verifies the stream while copying its decoded records to staged
+// (memory or the staging file), bounded by what a stream for this group
+// can hold, and returns the stream's size and header. The header is read
+// with the format's own limits only, so a stream for other volumes is
+// reported as such (by check) rather than as past a limit.
+func (g *dirGroup) stage(ctx context.Context, r io.Reader, staged *stagedStream) (int64, *delta.Header, error) {
 	limit := g.maxStream()
-	f, err := g.fsys.Create(g.path(stagingName))
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
-	}
 	cr := &countReader{r: io.LimitReader(&ctxReader{ctx: ctx, r: r}, limit+1)}
 	dec, err := delta.NewDecoder(bufio.NewReaderSize(cr, readBuffer), delta.WithMaxStreamBytes(limit))
 	if err != nil {
-		return f, 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
+		return 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
 	}
 	defer dec.Close()
-	sw := &stageWriter{bw: bufio.NewWriterSize(f, readBuffer)}
+	sw := &stageWriter{bw: staged}
 	for {
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
@@ -102,16 +93,16 @@ func (g *dirGroup) stage(ctx context.Context, r io.Reader) (vfs.File, int64, *de
 			break
 		}
 		if err != nil {
-			return f, 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
+			return 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
 		}
 		if err := sw.write(rec); err != nil {
-			return f, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
+			return 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
 		}
 	}
 	if err := sw.end(); err != nil {
-		return f, 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
+		return 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
 	}
-	return f, cr.n, dec.Header(), nil
+	return cr.n, dec.Header(), nil
 }
 
 // maxStream is the largest stream the group can receive: every block as
@@ -190,7 +181,7 @@ type applyRun struct {
 	zero    []byte
 }
 
-func (g *dirGroup) applyVerified(ctx context.Context, staged vfs.File, size int64, h *delta.Header) (Point, []delta.PointID, error) {
+func (g *dirGroup) applyVerified(ctx context.Context, staged *stagedStream, size int64, h *delta.Header) (Point, []delta.PointID, error) {
 	g.mu.RLock()
 	old := g.man
 	g.mu.RUnlock()
@@ -203,7 +194,12 @@ func (g *dirGroup) applyVerified(ctx context.Context, staged vfs.File, size int6
 	}
 	pt, pruned, err := run.apply(ctx, staged, size, h, m)
 	if err != nil {
-		return Point{}, nil, g.abortApply(run, err)
+		err = g.abortApply(run, err)
+	}
+	g.s.undoBuf.give(run.uw.buf)
+	run.uw.buf = nil
+	if err != nil {
+		return Point{}, nil, err
 	}
 	return pt, pruned, nil
 }
@@ -233,7 +229,7 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 		zero: make([]byte, g.man.Spec.BlockSize),
 	}
 	run.log.ready.Store(true)
-	uw.reserve(g.s.opts.batchBytes + g.man.Spec.BlockSize + 64<<10)
+	uw.buf = g.s.undoBuf.take(g.s.opts.batchBytes + g.man.Spec.BlockSize + 64<<10)
 	for _, geo := range g.geoms {
 		run.changed = append(run.changed, delta.NewSet(geo.Blocks()))
 	}
@@ -243,12 +239,16 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 	return run, nil
 }
 
-func (run *applyRun) apply(ctx context.Context, staged vfs.File, size int64, h *delta.Header, m *manifest) (Point, []delta.PointID, error) {
+func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64, h *delta.Header, m *manifest) (Point, []delta.PointID, error) {
 	g := run.g
-	dec := newStageReader(io.NewSectionReader(staged, 0, math.MaxInt64), g.geoms)
+	dec := staged.reader(g.geoms)
 	// Reading the next batch of staged records overlaps with writing and
 	// syncing this one.
-	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize)
+	var arenas []*bufSlot
+	if !dec.stable() {
+		arenas = []*bufSlot{&g.s.arenaBuf[0], &g.s.arenaBuf[1]}
+	}
+	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize, arenas)
 	defer rd.stop()
 	for b := range rd.full {
 		if err := run.applyBatch(b.recs); err != nil {

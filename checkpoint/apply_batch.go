@@ -14,8 +14,9 @@ import (
 
 // recBatch is a batch of records copied out of the decoder.
 type recBatch struct {
-	recs  []delta.Record
-	arena []byte // the records' Data
+	recs     []delta.Record
+	arena    []byte // the records' Data, when copyData
+	copyData bool
 }
 
 // batchReader reads batches on its own goroutine, two batches ahead at
@@ -26,6 +27,8 @@ type batchReader struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	failure error // set before full is closed
+	batches []*recBatch
+	arenas  []*bufSlot
 }
 
 // recordReader is what batches are filled from: the staged records.
@@ -33,15 +36,27 @@ type recordReader interface {
 	Next() (*delta.Record, error)
 }
 
-func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize int) *batchReader {
+// newBatchReader starts reading batches from dec. With arenas (one slot
+// per batch), each batch copies its records' Data into an arena taken from
+// its slot and given back on stop; without, Data must stay valid after
+// dec.Next (a stable staging reader) and is not copied.
+func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize int, arenas []*bufSlot) *batchReader {
 	ctx, cancel := context.WithCancel(ctx)
 	rd := &batchReader{full: make(chan *recBatch, 1), free: make(chan *recBatch, 2), cancel: cancel, done: make(chan struct{})}
-	for range 2 {
-		rd.free <- &recBatch{arena: make([]byte, 0, batchBytes+blockSize)}
+	batches := make([]*recBatch, 2)
+	rd.batches, rd.arenas = batches, arenas
+	for i := range batches {
+		batches[i] = &recBatch{}
+		if arenas != nil {
+			batches[i].copyData = true
+			batches[i].arena = arenas[i].take(batchBytes + blockSize)
+		}
+		rd.free <- batches[i]
 	}
 	go func() {
 		defer close(rd.done)
 		defer close(rd.full)
+
 		var carry *delta.Record
 		for {
 			var b *recBatch
@@ -76,9 +91,17 @@ func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize
 // err reports why decoding stopped early; valid once full is drained.
 func (rd *batchReader) err() error { return rd.failure }
 
+// stop ends the reading goroutine and gives the arenas back: the caller
+// must be done with every batch.
 func (rd *batchReader) stop() {
 	rd.cancel()
 	<-rd.done
+	for i, b := range rd.batches {
+		if rd.arenas != nil {
+			rd.arenas[i].give(b.arena)
+			b.arena = nil
+		}
+	}
 }
 
 // fill reads records until the batch would save about batchBytes of undo
@@ -101,7 +124,7 @@ func (b *recBatch) fill(dec recordReader, batchBytes, blockSize int, carry *delt
 				return false, nil, err
 			}
 			r = *rec
-			if r.Data != nil {
+			if r.Data != nil && b.copyData {
 				// Data is only valid until Next: keep a copy in the arena.
 				at := len(b.arena)
 				b.arena = append(b.arena, r.Data...)

@@ -118,11 +118,14 @@ func TestCrashDuringApply(t *testing.T) {
 		before  int // points before the crashing apply
 		c       change
 		compact int64 // hash journal compaction threshold, 0 for the default
+		stage   int   // stage memory; -1 for the default (all in memory)
 	}{
-		{"initial", 0, change{blocks: 10, zeros: true}, 0},
-		{"second", 1, change{blocks: 10, pages: true, copies: true}, 0},
-		{"with chain", 3, change{blocks: 12, pages: true, zeros: true, copies: true}, 0},
-		{"hash journal compaction", 3, change{blocks: 12, pages: true}, 900},
+		{"initial", 0, change{blocks: 10, zeros: true}, 0, -1},
+		{"second", 1, change{blocks: 10, pages: true, copies: true}, 0, -1},
+		{"with chain", 3, change{blocks: 12, pages: true, zeros: true, copies: true}, 0, -1},
+		{"hash journal compaction", 3, change{blocks: 12, pages: true}, 900, -1},
+		{"staged on disk", 1, change{blocks: 10, pages: true, zeros: true, copies: true}, 0, 0},
+		{"spilled to disk", 1, change{blocks: 10, pages: true, zeros: true, copies: true}, 0, 40 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, 20, "vm1", 16<<10, 256<<10, 160<<10+5000)
@@ -162,7 +165,7 @@ func TestCrashDuringApply(t *testing.T) {
 				default:
 					t.Fatalf("crash at %d: store at unexpected point %s", n, latest)
 				}
-			}, WithApplyBatch(64<<10), withHashLogCompact(tc.compact))
+			}, WithApplyBatch(64<<10), withHashLogCompact(tc.compact), withStage(tc.stage))
 			t.Logf("%d operations, %d crashes left the old point, %d the new", total, sawOld, sawNew)
 			require.Positive(t, sawOld)
 			require.Positive(t, sawNew)
@@ -171,6 +174,14 @@ func TestCrashDuringApply(t *testing.T) {
 }
 
 // requireZeroVolume checks the live volume of a group without points.
+// withStage sets the stage memory, n < 0 leaving the default.
+func withStage(n int) Option {
+	if n < 0 {
+		return func(*options) error { return nil }
+	}
+	return WithStageMemory(n)
+}
+
 func requireZeroVolume(t *testing.T, g Group, vol, size int) {
 	t.Helper()
 	dg := g.(*dirGroup)

@@ -39,6 +39,10 @@ type DirStore struct {
 	mu     sync.Mutex
 	groups map[string]*dirGroup
 	closed bool
+
+	// Buffers applies reuse: staged records, undo records, batch arenas.
+	stageBuf, undoBuf bufSlot
+	arenaBuf          [2]bufSlot
 }
 
 var _ Store = (*DirStore)(nil)
@@ -285,5 +289,10 @@ func (s *DirStore) Close() error {
 		errs = append(errs, g.close())
 	}
 	s.groups = nil
+	s.stageBuf.drop()
+	s.undoBuf.drop()
+	for i := range s.arenaBuf {
+		s.arenaBuf[i].drop()
+	}
 	return errors.Join(errs...)
 }

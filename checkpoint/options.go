@@ -13,6 +13,7 @@ type options struct {
 	logger     *slog.Logger
 	now        func() time.Time
 	batchBytes int
+	stageMem   int
 	maxIndex   int64
 	// hashLogCompact overrides compactAt (tests set it to exercise
 	// compaction with small volumes).
@@ -24,6 +25,7 @@ func defaultOptions() options {
 		logger:     slog.New(slog.DiscardHandler),
 		now:        time.Now,
 		batchBytes: 16 << 20,
+		stageMem:   64 << 20,
 		maxIndex:   8 << 20,
 	}
 }
@@ -61,6 +63,21 @@ func WithApplyBatch(bytes int) Option {
 			return fmt.Errorf("checkpoint: apply batch %d outside 64 KiB..1 GiB", bytes)
 		}
 		o.batchBytes = bytes
+		return nil
+	}
+}
+
+// WithStageMemory sets how many bytes of a verified delta's decoded
+// records Apply keeps in memory (default 64 MiB, at most 1 GiB); a larger
+// delta is staged in the group's staging/ directory instead. The store
+// keeps one buffer of up to this size between applies, so that an apply
+// reuses memory instead of touching fresh pages. 0 always stages on disk.
+func WithStageMemory(bytes int) Option {
+	return func(o *options) error {
+		if bytes < 0 || bytes > 1<<30 {
+			return fmt.Errorf("checkpoint: stage memory %d outside 0..1 GiB", bytes)
+		}
+		o.stageMem = bytes
 		return nil
 	}
 }

@@ -25,7 +25,12 @@ func TestRandomOperations(t *testing.T) {
 		// A small journal threshold makes applies and rollbacks compact
 		// the hash journal now and then.
 		opt := withHashLogCompact(2000)
-		st, err := Open(fsys, "store", opt)
+		// Seed 101 stages deltas past 40 KiB on disk, the others in memory.
+		stage := -1
+		if seed == 101 {
+			stage = 40 << 10
+		}
+		st, err := Open(fsys, "store", opt, withStage(stage))
 		require.NoError(t, err)
 		g, err := st.CreateGroup(ctx, w.group, w.spec)
 		require.NoError(t, err)

@@ -21,9 +21,10 @@ import (
 //	end:    u8 0
 const stageRecHeader = 1 + 4 + 8 + 8 + 2 + 4 + 8 + 4
 
-// stageWriter writes decoded records to the staging file.
+// stageWriter writes decoded records to the staging file (or memory, see
+// stagedStream).
 type stageWriter struct {
-	bw  *bufio.Writer
+	bw  io.Writer
 	hdr [stageRecHeader]byte
 }
 
@@ -40,10 +41,12 @@ func (w *stageWriter) write(r *delta.Record) error {
 	if _, err := w.bw.Write(h); err != nil {
 		return err
 	}
-	var word [8]byte
-	for _, m := range r.Pages {
-		binary.LittleEndian.PutUint64(word[:], m)
-		if _, err := w.bw.Write(word[:]); err != nil {
+	if len(r.Pages) > 0 {
+		words := make([]byte, 0, 8*len(r.Pages))
+		for _, m := range r.Pages {
+			words = binary.LittleEndian.AppendUint64(words, m)
+		}
+		if _, err := w.bw.Write(words); err != nil {
 			return err
 		}
 	}
@@ -52,10 +55,13 @@ func (w *stageWriter) write(r *delta.Record) error {
 }
 
 func (w *stageWriter) end() error {
-	if err := w.bw.WriteByte(0); err != nil {
+	if _, err := w.bw.Write([]byte{0}); err != nil {
 		return err
 	}
-	return w.bw.Flush()
+	if f, ok := w.bw.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
 // stageReader reads the records back. The file was written by this process
@@ -63,7 +69,9 @@ func (w *stageWriter) end() error {
 // still checked against the group's geometry, so a disk that returns
 // garbage cannot make the apply allocate or index wildly.
 type stageReader struct {
-	br        *bufio.Reader
+	br        *bufio.Reader // nil when reading mem
+	mem       []byte        // the records in memory: Data points into it
+	pos       int
 	geoms     []delta.Geometry
 	blockSize int
 	rec       delta.Record
@@ -76,22 +84,54 @@ func newStageReader(r io.Reader, geoms []delta.Geometry) *stageReader {
 	return &stageReader{br: bufio.NewReaderSize(r, readBuffer), geoms: geoms, blockSize: bs, data: make([]byte, bs)}
 }
 
+// newMemStageReader reads records staged in memory without copying them:
+// a record's Data stays valid as long as mem does.
+func newMemStageReader(mem []byte, geoms []delta.Geometry) *stageReader {
+	return &stageReader{mem: mem, geoms: geoms, blockSize: geoms[0].BlockSize}
+}
+
+// stable reports whether a record's Data stays valid after the next call
+// to Next (it points into the staged memory).
+func (s *stageReader) stable() bool { return s.br == nil }
+
+// take returns the next n bytes: a slice of mem, or read into scratch.
+func (s *stageReader) take(n int, scratch []byte) ([]byte, error) {
+	if s.br == nil {
+		if len(s.mem)-s.pos < n {
+			s.pos = len(s.mem)
+			return nil, io.ErrUnexpectedEOF
+		}
+		b := s.mem[s.pos : s.pos+n : s.pos+n]
+		s.pos += n
+		return b, nil
+	}
+	b := scratch[:n]
+	if _, err := io.ReadFull(s.br, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 var errStaging = errors.New("checkpoint: staging file damaged")
 
-// Next returns the next record, valid until the next call, or io.EOF.
+// Next returns the next record, valid until the next call (longer for a
+// stable reader), or io.EOF.
 func (s *stageReader) Next() (*delta.Record, error) {
-	kind, err := s.br.ReadByte()
+	k, err := s.take(1, s.hdr[:1])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStaging, err)
 	}
+	kind := k[0]
 	if kind == 0 {
 		return nil, io.EOF
 	}
-	h := s.hdr[:]
-	h[0] = kind
-	if _, err := io.ReadFull(s.br, h[1:]); err != nil {
+	rest, err := s.take(stageRecHeader-1, s.hdr[1:])
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStaging, err)
 	}
+	h := s.hdr[:]
+	h[0] = kind
+	copy(h[1:], rest)
 	words := int(binary.LittleEndian.Uint16(h[21:]))
 	dlen := int(binary.LittleEndian.Uint32(h[35:]))
 	if words > delta.MaxPagesPerBlock/64 || dlen > s.blockSize {
@@ -106,18 +146,19 @@ func (s *stageReader) Next() (*delta.Record, error) {
 		FromBlock:  int64(binary.LittleEndian.Uint64(h[27:])),
 	}
 	if words > 0 {
+		var scratch [delta.MaxPagesPerBlock / 64 * 8]byte
+		b, err := s.take(8*words, scratch[:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errStaging, err)
+		}
 		s.rec.Pages = make(delta.PageMask, words)
-		var word [8]byte
 		for i := range s.rec.Pages {
-			if _, err := io.ReadFull(s.br, word[:]); err != nil {
-				return nil, fmt.Errorf("%w: %w", errStaging, err)
-			}
-			s.rec.Pages[i] = binary.LittleEndian.Uint64(word[:])
+			s.rec.Pages[i] = binary.LittleEndian.Uint64(b[8*i:])
 		}
 	}
 	if dlen > 0 || s.rec.Kind == delta.RecordData {
-		s.rec.Data = s.data[:dlen]
-		if _, err := io.ReadFull(s.br, s.rec.Data); err != nil {
+		s.rec.Data, err = s.take(dlen, s.data)
+		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errStaging, err)
 		}
 	}

@@ -376,3 +376,44 @@ func TestResyncWindowContainsAndNext(t *testing.T) {
 	cfg.ResyncWindow = &replica.ResyncWindow{Start: 25 * time.Hour}
 	assert.ErrorIs(t, cfg.Validate(), replica.ErrInvalidConfig)
 }
+
+// A scheduled resynchronization that fails is retried after the back-off,
+// not at once, and the retry succeeds.
+func TestResyncWindowRetriesAfterBackoff(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	e := newEnv(t)
+	cfg, vols := groupConfig("vm1", 128<<10, 1)
+	cfg.ResyncWindow = &replica.ResyncWindow{} // the whole day
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	e.event()
+	last, _, _ := rel.LastPoint()
+	require.NoError(t, e.primary.Remove(e.ctx, "vm1"))
+	scribbleBlocks(t, vols[0], rng, 3)
+
+	e.net.SetFaults("primary", "replica", memory.Faults{Hook: func(memory.FrameInfo) memory.Action { return memory.Cut }})
+	rel, err = e.primary.Reattach(e.ctx, cfg, last)
+	require.NoError(t, err)
+	e.run()
+	ev := e.event()
+	require.True(t, ev.Resync)
+	require.Error(t, ev.Err)
+	e.waitTimers(1) // the back-off's first step, one minute
+	e.noEvent()
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	assert.Equal(t, int64(1), rel.Stats().Errors)
+
+	e.net.SetFaults("primary", "replica", memory.Faults{})
+	e.clk.Advance(time.Minute - time.Second)
+	e.waitTimers(1)
+	e.noEvent()
+	e.clk.Advance(time.Second)
+	ev = e.event()
+	require.True(t, ev.Resync)
+	require.NoError(t, ev.Err)
+	assert.Equal(t, int64(1), ev.Result.Blocks)
+	assert.Equal(t, epoch.Add(time.Minute), ev.Result.Time)
+	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", ev.Result.Point))
+}

@@ -55,6 +55,8 @@ type ResyncResult struct {
 // a *StateError from any other state, ErrNoReplicaPoint when the replica
 // holds no point, ErrResyncMismatch when the two sides still differ
 // afterwards, or the transport's or the replica's error.
+// PrimaryConfig.CycleTimeout does not bound it (reading whole volumes takes
+// the time it takes); cancel ctx to stop it.
 func (r *Relationship) Resynchronize(ctx context.Context) (ResyncResult, error) {
 	if err := r.acquire(ctx); err != nil {
 		return ResyncResult{}, err

@@ -41,6 +41,11 @@ func (s *session) resyncHashes(ctx context.Context, m resyncQueryMsg) ([]delta.H
 	if err != nil {
 		return nil, codeOf(err), err
 	}
+	// A group failed over on this host takes no delta, so it is not
+	// compared either.
+	if st := s.h.groupState(m.Group); st != Replicating && st != TestFailoverRunning {
+		return nil, CodeStateConflict, &StateError{Op: "resync query", From: st}
+	}
 	latest, err := g.Latest(ctx)
 	if errors.Is(err, checkpoint.ErrNoPoint) {
 		return nil, CodeBaseMismatch, fmt.Errorf("%w: group %q has no point", checkpoint.ErrBaseMismatch, m.Group)

@@ -417,3 +417,31 @@ func TestResyncWindowRetriesAfterBackoff(t *testing.T) {
 	assert.Equal(t, epoch.Add(time.Minute), ev.Result.Time)
 	assert.Equal(t, [][]byte{vols[0].snapshot()}, e.pointImages("vm1", ev.Result.Point))
 }
+
+// Resynchronize needs a replica point to compare with: a replica that
+// holds the group without any point gives ErrNoReplicaPoint, one without
+// the group ErrUnknownGroup; neither changes the replica.
+func TestResyncWithoutReplicaPoint(t *testing.T) {
+	e := newEnv(t)
+	cfg, _ := groupConfig("vm1", 64<<10, 1)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, e.primary.Remove(e.ctx, "vm1"))
+	rel, err = e.primary.Reattach(e.ctx, cfg, delta.PointID{7})
+	require.NoError(t, err)
+	_, err = rel.Resynchronize(e.ctx)
+	assert.ErrorIs(t, err, replica.ErrNoReplicaPoint)
+	e.event()
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	assert.Empty(t, e.points("vm1"))
+
+	other, _ := groupConfig("vm2", 64<<10, 1)
+	rel2, err := e.primary.Reattach(e.ctx, other, delta.PointID{7})
+	require.NoError(t, err)
+	_, err = rel2.Resynchronize(e.ctx)
+	assert.ErrorIs(t, err, replica.ErrUnknownGroup)
+	e.event()
+	groups, err := e.store.Groups(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"vm1"}, groups)
+}

@@ -149,8 +149,38 @@ func (b *recBatch) fill(dec recordReader, batchBytes, blockSize int, carry *delt
 
 // applyBatch saves the old content of every block or page the batch
 // overwrites, syncs the undo log, publishes the entries, then writes the
-// new content and updates the live hash lists.
-func (run *applyRun) applyBatch(batch []delta.Record) error {
+// new content and updates the live hash lists. The blocks whose new
+// content the batch holds are hashed on other goroutines meanwhile, so
+// that hashing overlaps the undo log's reads, writes and fsync.
+func (run *applyRun) applyBatch(batch []delta.Record) (err error) {
+	run.planHashes(batch)
+	known := new(errgroup.Group)
+	known.SetLimit(hashWorkers())
+	run.hashKnown(known)
+	defer func() {
+		// The hashing goroutines read the batch: they end before it is
+		// reused, whatever happened here.
+		if werr := known.Wait(); err == nil {
+			err = werr
+		}
+	}()
+	if err := run.saveOld(batch); err != nil {
+		return err
+	}
+	for _, r := range batch {
+		if err := run.write(r); err != nil {
+			return err
+		}
+	}
+	if err := known.Wait(); err != nil {
+		return err
+	}
+	return run.rehash()
+}
+
+// saveOld appends the old content of every block or page the batch
+// overwrites to the undo log, syncs it and publishes the entries.
+func (run *applyRun) saveOld(batch []delta.Record) error {
 	g := run.g
 	limit := g.s.opts.batchBytes
 	var entries []pendingEntry
@@ -194,13 +224,49 @@ func (run *applyRun) applyBatch(batch []delta.Record) error {
 		run.uw.ix.records++
 	}
 	g.mu.Unlock()
+	return nil
+}
+
+// planHashes lists the batch's blocks to rehash: from the record's data
+// or the zero block when the block's whole new content is known, else
+// (pages, copies) read back from the volume after the writes.
+func (run *applyRun) planHashes(batch []delta.Record) {
+	g := run.g
 	run.jobs = run.jobs[:0]
 	for _, r := range batch {
-		if err := run.write(r); err != nil {
-			return err
+		geo := g.geoms[r.Volume]
+		for b := r.Block; b < r.Block+r.Count; b++ {
+			off, blen := geo.BlockBounds(b)
+			j := hashJob{vol: r.Volume, block: b, off: off, blen: blen}
+			if normMask(r.Pages, geo.BlockPages(b)) == nil {
+				switch r.Kind {
+				case delta.RecordData:
+					j.data = r.Data[:blen]
+				case delta.RecordZero:
+					j.data = run.zero[:blen]
+				}
+			}
+			run.jobs = append(run.jobs, j)
 		}
 	}
-	return run.rehash()
+}
+
+// hashKnown hashes the jobs whose content is in memory on eg.
+func (run *applyRun) hashKnown(eg *errgroup.Group) {
+	workers := hashWorkers()
+	per := (len(run.jobs) + workers - 1) / workers
+	for lo := 0; lo < len(run.jobs); lo += per {
+		jobs := run.jobs[lo:min(lo+per, len(run.jobs))]
+		eg.Go(func() error {
+			for i := range jobs {
+				if j := &jobs[i]; j.data != nil {
+					j.h = delta.HashBlock(j.data)
+					j.done = true
+				}
+			}
+			return nil
+		})
+	}
 }
 
 // pickPages returns the pages of mask from a whole block's content,
@@ -217,7 +283,7 @@ func pickPages(block []byte, mask delta.PageMask, pages int) []byte {
 	return out
 }
 
-// write writes one record's new content and rehashes its blocks.
+// write writes one record's new content.
 func (run *applyRun) write(r delta.Record) error {
 	g := run.g
 	geo := g.geoms[r.Volume]
@@ -226,12 +292,8 @@ func (run *applyRun) write(r delta.Record) error {
 		off, blen := geo.BlockBounds(b)
 		pages := geo.BlockPages(b)
 		mask := normMask(r.Pages, pages)
-		var content []byte // the block's new content when known without a read
 		switch r.Kind {
 		case delta.RecordData:
-			if mask == nil {
-				content = r.Data[:blen]
-			}
 			for first, count := range maskRuns(mask, pages) {
 				lo, hi := runBytes(blen, first, count)
 				at := maskRank(mask, first) * delta.PageSize
@@ -240,9 +302,6 @@ func (run *applyRun) write(r delta.Record) error {
 				}
 			}
 		case delta.RecordZero:
-			if mask == nil {
-				content = run.zero[:blen]
-			}
 			for first, count := range maskRuns(mask, pages) {
 				lo, hi := runBytes(blen, first, count)
 				if _, err := vol.WriteAt(run.zero[:hi-lo], off+int64(lo)); err != nil {
@@ -262,19 +321,16 @@ func (run *applyRun) write(r delta.Record) error {
 			if _, err := vol.WriteAt(src, off); err != nil {
 				return err
 			}
-			// run.buf is reused by the next record: hash it now.
-			run.jobs = append(run.jobs, hashJob{vol: r.Volume, block: b, off: off, blen: blen, h: delta.HashBlock(src), done: true})
-			continue
 		default:
 			return fmt.Errorf("%w: record kind %v", delta.ErrCorrupt, r.Kind)
 		}
-		run.jobs = append(run.jobs, hashJob{vol: r.Volume, block: b, off: off, blen: blen, data: content})
 	}
 	return nil
 }
 
 // hashJob is one block of a batch to rehash: from data when the batch holds
-// the block's new content, else read back from the volume.
+// the block's new content, else read back from the volume after the
+// batch's writes.
 type hashJob struct {
 	vol   int
 	block int64
@@ -285,12 +341,12 @@ type hashJob struct {
 	done  bool
 }
 
-// rehash hashes the batch's blocks in parallel and updates the live hash
-// lists, remembering the previous hashes for an abort.
+// rehash hashes the batch's blocks not hashed yet, reading them back in
+// parallel, and updates the live hash lists.
 func (run *applyRun) rehash() error {
 	g := run.g
 	eg := new(errgroup.Group)
-	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
+	workers := hashWorkers()
 	eg.SetLimit(workers)
 	per := (len(run.jobs) + workers - 1) / workers
 	for lo := 0; lo < len(run.jobs); lo += per {
@@ -325,3 +381,6 @@ func (run *applyRun) rehash() error {
 	}
 	return nil
 }
+
+// hashWorkers is how many goroutines hash a batch's blocks.
+func hashWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }

@@ -84,9 +84,10 @@
 //     while the tracker records the writes made meanwhile;
 //  2. compare, volume by volume, with the hash tree of the replica's latest
 //     point from the top down (delta.Differ over ResyncQuery and
-//     ResyncHashes messages): only the nodes above differing blocks cross
-//     the wire, about an eighth of the block hashes when 1% of the blocks
-//     differ;
+//     ResyncHashes messages, a tree of fan-out 4): only the nodes above
+//     differing blocks cross the wire, as 16-byte digests — about a
+//     sixteenth of the bytes of every block hash when 1% of the blocks
+//     differ, under 1% of the compressed size of those blocks;
 //  3. mark the differing blocks and freeze: the frozen set is them plus
 //     every block written since step 1, captured as of the freeze instant
 //     while the host goes on writing;

@@ -12,16 +12,24 @@ import (
 //	               nodes blob32 (a delta.Set over the level's width,
 //	               Set.AppendBinary; ≤ MaxResyncSetBytes, ≤ MaxResyncNodes members)
 //	ResyncHashes = group str8, point, volume u16, level u8,
-//	               hashes blob32 (delta.AppendHashes; ≤ MaxResyncNodes hashes)
+//	               digests blob32 (ResyncDigestSize bytes a node;
+//	               ≤ MaxResyncNodes digests)
 //
-// The replica answers a query with the hashes of the named nodes, in
-// ascending order, or with a Nack: CodeBaseMismatch when its latest point
+// The replica answers a query with the digests of the named nodes, in
+// ascending order — the first ResyncDigestSize bytes of each node's hash,
+// which halves the hash traffic; a collision of 128-bit prefixes is out of
+// reach, and the content hash compared at the end of every
+// resynchronization would catch one — or with a Nack: CodeBaseMismatch when its latest point
 // is not the query's point any more, CodeProtocol for a volume, fan-out,
 // level or node set that does not fit the group's tree.
 const (
 	// MaxResyncNodes bounds the nodes one ResyncQuery names and so the
-	// hashes one ResyncHashes carries (512 KiB of hashes).
+	// digests one ResyncHashes carries (256 KiB of digests).
 	MaxResyncNodes = 16 << 10
+
+	// ResyncDigestSize is the length of the prefix of a node's hash that
+	// ResyncHashes carries.
+	ResyncDigestSize = 16
 
 	// MaxResyncSetBytes bounds the encoded node set of a ResyncQuery. A set
 	// of MaxResyncNodes members in as many runs takes at most 20 bytes a
@@ -49,12 +57,18 @@ type resyncQueryMsg struct {
 
 // resyncHashesMsg answers a resyncQueryMsg.
 type resyncHashesMsg struct {
-	Group  string
-	Point  delta.PointID
-	Volume uint16
-	Level  uint8
-	Hashes []delta.Hash
+	Group   string
+	Point   delta.PointID
+	Volume  uint16
+	Level   uint8
+	Digests []nodeDigest
 }
+
+// nodeDigest is the prefix of a hash-tree node's hash that crosses the
+// wire during a resynchronization.
+type nodeDigest [ResyncDigestSize]byte
+
+func digestOf(h delta.Hash) nodeDigest { return nodeDigest(h[:ResyncDigestSize]) }
 
 func (resyncQueryMsg) kind() msgType  { return msgResyncQuery }
 func (resyncHashesMsg) kind() msgType { return msgResyncHashes }
@@ -70,9 +84,12 @@ func (m resyncHashesMsg) appendBody(b []byte) []byte {
 	b = appendStr8(b, m.Group)
 	b = append(b, m.Point[:]...)
 	b = append(b, byte(m.Volume>>8), byte(m.Volume), m.Level)
-	n := len(m.Hashes) * delta.HashSize
+	n := len(m.Digests) * ResyncDigestSize
 	b = append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	return delta.AppendHashes(b, m.Hashes)
+	for _, d := range m.Digests {
+		b = append(b, d[:]...)
+	}
+	return b
 }
 
 // check reports a field outside what decodeResyncQuery accepts.
@@ -92,8 +109,8 @@ func (m resyncHashesMsg) check() string {
 	switch {
 	case int(m.Volume) >= delta.MaxVolumes:
 		return "volume index out of range"
-	case len(m.Hashes) > MaxResyncNodes:
-		return "too many hashes"
+	case len(m.Digests) > MaxResyncNodes:
+		return "too many digests"
 	}
 	return ""
 }
@@ -119,21 +136,19 @@ func decodeResyncHashes(r *wireReader) resyncHashesMsg {
 	if r.err != nil {
 		return m
 	}
-	if n > MaxResyncNodes*delta.HashSize || n%delta.HashSize != 0 {
-		r.fail("resync hashes: %d bytes", n)
+	if n > MaxResyncNodes*ResyncDigestSize || n%ResyncDigestSize != 0 {
+		r.fail("resync hashes: %d bytes of digests", n)
 		return m
 	}
 	p := r.take(int(n))
 	if r.err != nil {
 		return m
 	}
-	hs, err := delta.ParseHashes(p, MaxResyncNodes)
-	if err != nil {
-		r.fail("resync hashes: %v", err)
-		return m
-	}
-	if len(hs) > 0 {
-		m.Hashes = hs
+	if len(p) > 0 {
+		m.Digests = make([]nodeDigest, len(p)/ResyncDigestSize)
+		for i := range m.Digests {
+			copy(m.Digests[i][:], p[i*ResyncDigestSize:])
+		}
 	}
 	if int(m.Volume) >= delta.MaxVolumes {
 		r.fail("resync hashes: volume index %d", m.Volume)

@@ -17,7 +17,7 @@ func sampleResyncMessages(t testing.TB) []message {
 	require.NoError(t, err)
 	return []message{
 		resyncQueryMsg{Group: "vm1", Point: delta.PointID{1}, Volume: 3, Fanout: delta.DefaultFanout, Level: 2, Nodes: enc},
-		resyncHashesMsg{Group: "vm1", Point: delta.PointID{1}, Volume: 3, Level: 2, Hashes: []delta.Hash{{1}, {2}, {3}}},
+		resyncHashesMsg{Group: "vm1", Point: delta.PointID{1}, Volume: 3, Level: 2, Digests: []nodeDigest{{1}, {2}, {3, 4}}},
 		resyncHashesMsg{Group: "vm1", Point: delta.PointID{1}},
 	}
 }
@@ -57,17 +57,17 @@ func TestResyncMessageHostileFields(t *testing.T) {
 		{"empty node set", withQuery(func(m *resyncQueryMsg) { m.Nodes = nil })},
 		{"node set past its bound", withQuery(func(m *resyncQueryMsg) { m.Nodes = make([]byte, MaxResyncSetBytes+1) })},
 		{"hashes not a whole number", func() []byte {
-			b := append([]byte(nil), hashes[:len(hashes)-3*delta.HashSize-4]...)
-			b = append(b, 0, 0, 0, 33)
-			return append(b, make([]byte, 33)...)
+			b := append([]byte(nil), hashes[:len(hashes)-3*ResyncDigestSize-4]...)
+			b = append(b, 0, 0, 0, 17)
+			return append(b, make([]byte, 17)...)
 		}()},
 		{"hashes length past the bound", func() []byte {
-			b := append([]byte(nil), hashes[:len(hashes)-3*delta.HashSize-4]...)
+			b := append([]byte(nil), hashes[:len(hashes)-3*ResyncDigestSize-4]...)
 			return append(b, 0xff, 0xff, 0xff, 0xe0) // 4 GiB announced, nothing present
 		}()},
 		{"hashes length past the frame", func() []byte {
-			b := append([]byte(nil), hashes[:len(hashes)-3*delta.HashSize-4]...)
-			return append(b, 0, 0, 1, 0) // 8 hashes announced, none present
+			b := append([]byte(nil), hashes[:len(hashes)-3*ResyncDigestSize-4]...)
+			return append(b, 0, 0, 1, 0) // 16 digests announced, none present
 		}()},
 	}
 	for _, c := range cases {
@@ -81,7 +81,7 @@ func TestResyncMessageHostileFields(t *testing.T) {
 	bad.Fanout = 0
 	assert.ErrorIs(t, checkMessage(bad), ErrInvalidConfig)
 	tooMany := h
-	tooMany.Hashes = make([]delta.Hash, MaxResyncNodes+1)
+	tooMany.Digests = make([]nodeDigest, MaxResyncNodes+1)
 	assert.ErrorIs(t, checkMessage(tooMany), ErrInvalidConfig)
 }
 

@@ -33,7 +33,11 @@ func (s *session) resyncQuery(ctx context.Context, m resyncQueryMsg) error {
 		s.nack(ctx, code, err.Error())
 		return nil
 	}
-	return sendMsg(ctx, s.conn, resyncHashesMsg{Group: m.Group, Point: m.Point, Volume: m.Volume, Level: m.Level, Hashes: hs})
+	ds := make([]nodeDigest, len(hs))
+	for i, h := range hs {
+		ds[i] = digestOf(h)
+	}
+	return sendMsg(ctx, s.conn, resyncHashesMsg{Group: m.Group, Point: m.Point, Volume: m.Volume, Level: m.Level, Digests: ds})
 }
 
 func (s *session) resyncHashes(ctx context.Context, m resyncQueryMsg) ([]delta.Hash, Code, error) {

@@ -108,7 +108,7 @@ func TestResyncQueryRefusals(t *testing.T) {
 	require.NoError(t, sendMsg(ctx, conn, good))
 	a, _, err := expectReply[resyncHashesMsg](ctx, conn, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []delta.Hash{tree.Node(1, 0), tree.Node(1, 5), tree.Node(1, 15)}, a.Hashes)
+	assert.Equal(t, []nodeDigest{digestOf(tree.Node(1, 0)), digestOf(tree.Node(1, 5)), digestOf(tree.Node(1, 15))}, a.Digests)
 	assert.Equal(t, first.Point, a.Point)
 	assert.Equal(t, uint8(1), a.Level)
 }

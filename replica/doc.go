@@ -89,8 +89,9 @@
 //     sixteenth of the bytes of every block hash when 1% of the blocks
 //     differ, under 1% of the compressed size of those blocks;
 //  3. mark the differing blocks and freeze: the frozen set is them plus
-//     every block written since step 1, captured as of the freeze instant
-//     while the host goes on writing;
+//     every block the tracker holds dirty (written since the last cycle,
+//     during step 1 too), captured as of the freeze instant while the host
+//     goes on writing;
 //  4. send them, whole, as a delta on the replica's latest point; on the
 //     acknowledgement the replica's content hash must equal the one of the
 //     primary's image at the freeze (else ErrResyncMismatch).

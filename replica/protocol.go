@@ -77,6 +77,10 @@ func (t msgType) String() string {
 		return "Ack"
 	case msgNack:
 		return "Nack"
+	case msgResyncQuery:
+		return "ResyncQuery"
+	case msgResyncHashes:
+		return "ResyncHashes"
 	}
 	return fmt.Sprintf("msgType(%d)", uint8(t))
 }

@@ -55,6 +55,30 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 }
 
+func TestMsgTypeString(t *testing.T) {
+	cases := map[msgType]string{
+		msgHello:        "Hello",
+		msgStatus:       "Status",
+		msgStatusQuery:  "StatusQuery",
+		msgCreateGroup:  "CreateGroup",
+		msgDeltaStart:   "DeltaStart",
+		msgAck:          "Ack",
+		msgNack:         "Nack",
+		msgResyncQuery:  "ResyncQuery",
+		msgResyncHashes: "ResyncHashes",
+		0:               "msgType(0)",
+		8:               "msgType(8)",
+		18:              "msgType(18)",
+	}
+	for typ, want := range cases {
+		assert.Equal(t, want, typ.String(), "type %d", uint8(typ))
+	}
+	// Every message this package sends has a name.
+	for _, m := range append(sampleMessages(), sampleResyncMessages(t)...) {
+		assert.NotContains(t, m.kind().String(), "msgType(", "%T", m)
+	}
+}
+
 func TestDecodeRefusesHostileFields(t *testing.T) {
 	valid := appendMessage(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
 	cases := []struct {
@@ -145,6 +169,9 @@ func TestGroupRecordRoundTrip(t *testing.T) {
 // ErrProtocol.
 func FuzzMessage(f *testing.F) {
 	for _, m := range sampleMessages() {
+		f.Add(appendMessage(nil, m))
+	}
+	for _, m := range sampleResyncMessages(f) {
 		f.Add(appendMessage(nil, m))
 	}
 	f.Add([]byte{byte(msgCreateGroup), 1, 'g', 0, 0, 16, 0, 0xff, 0xff})

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const goldenPath = "testdata/golden-v1.delta"
+// The golden stream lives in the module's top-level testdata/, with the
+// project's other fixtures.
+const goldenPath = "../testdata/golden-v1.delta"
 
 func init() {
 	// Other test files of the package may define -update too.

@@ -9,6 +9,8 @@ import (
 	"path"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/blockrep/blockrep/checkpoint/vfs"
 	"github.com/blockrep/blockrep/delta"
 )
@@ -28,16 +30,18 @@ const readBuffer = 1 << 20
 // The steps and what each makes durable:
 //
 //  1. read the stream once, verifying it whole — every record, the
-//     trailer — while copying it to staging/ (not synced: recovery never
-//     reads it), then check its header against the group; nothing has
-//     changed for a bad stream;
-//  2. create the undo log, its header naming the new point, and sync it and
-//     its directory: from here a crash rolls back (the log is the intent);
-//  3. per batch of records from the staged copy: append the old content of
-//     every block or page they overwrite to the undo log, fsync it once,
-//     publish the batch to readers, then write the new data (the undo is
-//     always durable before the data it protects is overwritten);
-//  4. fsync the volumes, write the new hash file (synced);
+//     trailer — while keeping its decoded records (in memory up to
+//     WithStageMemory, else in staging/, not synced: recovery never reads
+//     it), then check its header against the group; meanwhile, when the
+//     header matches, another goroutine saves the current content of every
+//     block or page the records overwrite into a new undo log (not synced;
+//     nothing has changed yet, so the log only holds current content); a
+//     bad stream changes nothing and its log is removed;
+//  2. fsync the undo log and its directory, then publish its entries to
+//     readers: from here a crash rolls back (the log is the intent), and
+//     the undo is durable before any block it protects is overwritten;
+//  3. per batch of staged records: write the new data, rehash the blocks;
+//  4. fsync the volumes, append the new hashes to the hash journal (synced);
 //  5. commit the manifest (temp, fsync, rename, fsync dir): the new point
 //     exists; the undo log now belongs to the previous point;
 //  6. remove the staging file and files the commit stopped naming, then
@@ -50,17 +54,31 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 	}
 	staged := newStagedStream(g.fsys, g.path(stagingName), g.s.opts.stageMem, &g.s.stageBuf)
 	defer staged.close()
-	size, h, err := g.stage(ctx, r, staged)
+	size, h, run, err := g.stage(ctx, r, staged)
+	if run != nil {
+		defer func() {
+			g.s.undoBuf.give(run.uw.buf)
+			run.uw.buf = nil
+		}()
+	}
 	if err != nil {
+		if run != nil {
+			// Only the undo log was written, of blocks still as they were.
+			return ApplyResult{}, g.abortApply(run, err)
+		}
 		return ApplyResult{}, err
 	}
 	res, done, err := g.check(h)
 	if err != nil || done {
 		return res, err
 	}
-	pt, pruned, err := g.applyVerified(ctx, staged, size, h)
+	if run == nil {
+		// stage saves the undo whenever check passes.
+		return ApplyResult{}, fmt.Errorf("checkpoint: apply: no undo log for a delta that matches the group")
+	}
+	pt, pruned, err := run.apply(ctx, staged, size, h)
 	if err != nil {
-		return ApplyResult{}, err
+		return ApplyResult{}, g.abortApply(run, err)
 	}
 	res = ApplyResult{Point: pt, Pruned: pruned}
 	more, err := g.pruneLocked(ctx)
@@ -77,14 +95,52 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 // can hold, and returns the stream's size and header. The header is read
 // with the format's own limits only, so a stream for other volumes is
 // reported as such (by check) rather than as past a limit.
-func (g *dirGroup) stage(ctx context.Context, r io.Reader, staged *stagedStream) (int64, *delta.Header, error) {
+//
+// When the header matches the group, stage also starts the apply: it
+// creates the undo log and, on another goroutine, saves into it the
+// current content of every block the records will overwrite, so that
+// verifying the stream overlaps reading and writing the old content.
+// Nothing in the volumes changes before the whole stream checked out, so
+// the log only ever holds the blocks' current content: a reopen after a
+// crash may write it back harmlessly. The log is neither synced nor
+// published here (see applyRun.commitUndo).
+func (g *dirGroup) stage(ctx context.Context, r io.Reader, staged *stagedStream) (int64, *delta.Header, *applyRun, error) {
 	limit := g.maxStream()
 	cr := &countReader{r: io.LimitReader(&ctxReader{ctx: ctx, r: r}, limit+1)}
 	dec, err := delta.NewDecoder(bufio.NewReaderSize(cr, readBuffer), delta.WithMaxStreamBytes(limit))
 	if err != nil {
-		return 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
+		return 0, nil, nil, fmt.Errorf("checkpoint: apply: %w", err)
 	}
 	defer dec.Close()
+	var run *applyRun
+	if _, done, err := g.check(dec.Header()); err == nil && !done {
+		run, err = g.beginApply(dec.Header())
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("checkpoint: apply: create undo log: %w", err)
+		}
+	}
+	saves := make(chan delta.Record, 1024)
+	saver := new(errgroup.Group)
+	saver.Go(func() error {
+		var err error
+		for r := range saves {
+			if err == nil {
+				err = run.saveOld(r)
+			}
+		}
+		return err
+	})
+	err = g.decodeInto(dec, staged, run != nil, saves)
+	close(saves)
+	if serr := saver.Wait(); err == nil && serr != nil {
+		err = fmt.Errorf("checkpoint: apply: save undo: %w", serr)
+	}
+	return cr.n, dec.Header(), run, err
+}
+
+// decodeInto reads and verifies every record of dec into staged, sending
+// where each one writes to saves when save is set.
+func (g *dirGroup) decodeInto(dec *delta.Decoder, staged *stagedStream, save bool, saves chan<- delta.Record) error {
 	sw := &stageWriter{bw: staged}
 	for {
 		rec, err := dec.Next()
@@ -93,16 +149,23 @@ func (g *dirGroup) stage(ctx context.Context, r io.Reader, staged *stagedStream)
 			break
 		}
 		if err != nil {
-			return 0, nil, fmt.Errorf("checkpoint: apply: %w", err)
+			return fmt.Errorf("checkpoint: apply: %w", err)
 		}
 		if err := sw.write(rec); err != nil {
-			return 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
+			return fmt.Errorf("checkpoint: stage delta: %w", err)
+		}
+		if save {
+			where := delta.Record{Volume: rec.Volume, Block: rec.Block, Count: rec.Count}
+			if rec.Pages != nil {
+				where.Pages = append(delta.PageMask(nil), rec.Pages...)
+			}
+			saves <- where
 		}
 	}
 	if err := sw.end(); err != nil {
-		return 0, nil, fmt.Errorf("checkpoint: stage delta: %w", err)
+		return fmt.Errorf("checkpoint: stage delta: %w", err)
 	}
-	return cr.n, dec.Header(), nil
+	return nil
 }
 
 // maxStream is the largest stream the group can receive: every block as
@@ -169,11 +232,13 @@ func matchVolumes(h *delta.Header, spec GroupSpec) error {
 	return nil
 }
 
-// applyRun is the state of one apply after its undo log is durable.
+// applyRun is the state of one apply from the creation of its undo log.
 type applyRun struct {
 	g       *dirGroup
+	m       *manifest // the manifest the apply commits
 	uw      *undoWriter
 	log     *undoLog
+	saved   []pendingEntry // undo records written, published by commitUndo
 	changed []*delta.Set
 	jobs    []hashJob // blocks of the current batch to rehash
 	created []string  // hash files written for the commit
@@ -181,7 +246,8 @@ type applyRun struct {
 	zero    []byte
 }
 
-func (g *dirGroup) applyVerified(ctx context.Context, staged *stagedStream, size int64, h *delta.Header) (Point, []delta.PointID, error) {
+// beginApply creates the undo log of the apply of a delta with header h.
+func (g *dirGroup) beginApply(h *delta.Header) (*applyRun, error) {
 	g.mu.RLock()
 	old := g.man
 	g.mu.RUnlock()
@@ -190,34 +256,20 @@ func (g *dirGroup) applyVerified(ctx context.Context, staged *stagedStream, size
 	run, err := g.startUndo(undoName, undoIDs{base: h.Base, new: h.New})
 	if err != nil {
 		removeIfExists(g.fsys, g.path(undoName))
-		return Point{}, nil, fmt.Errorf("checkpoint: apply: create undo log: %w", err)
+		return nil, err
 	}
-	pt, pruned, err := run.apply(ctx, staged, size, h, m)
-	if err != nil {
-		err = g.abortApply(run, err)
-	}
-	g.s.undoBuf.give(run.uw.buf)
-	run.uw.buf = nil
-	if err != nil {
-		return Point{}, nil, err
-	}
-	return pt, pruned, nil
+	run.m = m
+	return run, nil
 }
 
-// startUndo creates the undo log durably — file and directory entry — so
-// that recovery finds it if any block was overwritten.
+// startUndo creates the undo log, not synced: commitUndo makes it and its
+// directory entry durable before any block is overwritten.
 func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 	f, err := g.fsys.Create(g.path(name))
 	if err != nil {
 		return nil, err
 	}
 	uw, err := newUndoWriter(f, g.man.Spec.BlockSize, len(g.geoms), ids)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = g.fsys.SyncDir(g.path(path.Dir(name)))
-	}
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -239,8 +291,12 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 	return run, nil
 }
 
-func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64, h *delta.Header, m *manifest) (Point, []delta.PointID, error) {
+func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64, h *delta.Header) (Point, []delta.PointID, error) {
 	g := run.g
+	m := run.m
+	if err := run.commitUndo(); err != nil {
+		return Point{}, nil, err
+	}
 	dec := staged.reader(g.geoms)
 	// Reading the next batch of staged records overlaps with writing and
 	// syncing this one.

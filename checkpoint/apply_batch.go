@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"runtime"
 
 	"golang.org/x/sync/errgroup"
@@ -147,11 +148,10 @@ func (b *recBatch) fill(dec recordReader, batchBytes, blockSize int, carry *delt
 	return false, nil, nil
 }
 
-// applyBatch saves the old content of every block or page the batch
-// overwrites, syncs the undo log, publishes the entries, then writes the
-// new content and updates the live hash lists. The blocks whose new
+// applyBatch writes the new content of a batch (its undo is durable: see
+// commitUndo) and updates the live hash lists. The blocks whose new
 // content the batch holds are hashed on other goroutines meanwhile, so
-// that hashing overlaps the undo log's reads, writes and fsync.
+// that hashing overlaps the writes.
 func (run *applyRun) applyBatch(batch []delta.Record) (err error) {
 	run.planHashes(batch)
 	known := new(errgroup.Group)
@@ -164,9 +164,6 @@ func (run *applyRun) applyBatch(batch []delta.Record) (err error) {
 			err = werr
 		}
 	}()
-	if err := run.saveOld(batch); err != nil {
-		return err
-	}
 	for _, r := range batch {
 		if err := run.write(r); err != nil {
 			return err
@@ -178,52 +175,59 @@ func (run *applyRun) applyBatch(batch []delta.Record) (err error) {
 	return run.rehash()
 }
 
-// saveOld appends the old content of every block or page the batch
-// overwrites to the undo log, syncs it and publishes the entries.
-func (run *applyRun) saveOld(batch []delta.Record) error {
+// saveOld appends the current content of every block or page r will
+// overwrite to the undo log, writing it out (not synced) as the buffer
+// fills.
+func (run *applyRun) saveOld(r delta.Record) error {
 	g := run.g
 	limit := g.s.opts.batchBytes
-	var entries []pendingEntry
-	for _, r := range batch {
-		geo := g.geoms[r.Volume]
-		for b := r.Block; b < r.Block+r.Count; b++ {
-			off, blen := geo.BlockBounds(b)
-			mask := normMask(r.Pages, geo.BlockPages(b))
-			old := run.buf[:blen]
-			if err := readFull(g.vols[r.Volume], old, off); err != nil {
+	geo := g.geoms[r.Volume]
+	for b := r.Block; b < r.Block+r.Count; b++ {
+		off, blen := geo.BlockBounds(b)
+		mask := normMask(r.Pages, geo.BlockPages(b))
+		old := run.buf[:blen]
+		if err := readFull(g.vols[r.Volume], old, off); err != nil {
+			return err
+		}
+		run.uw.add(r.Volume, b, mask, pickPages(old, mask, geo.BlockPages(b)))
+		run.changed[r.Volume].Add(b)
+		if len(run.uw.buf) >= limit {
+			e, err := run.uw.flush()
+			if err != nil {
 				return err
 			}
-			run.uw.add(r.Volume, b, mask, pickPages(old, mask, geo.BlockPages(b)))
-			run.changed[r.Volume].Add(b)
-			if len(run.uw.buf) >= limit {
-				// A run of zero blocks can need far more undo than its
-				// record's size: write it out early (the sync below still
-				// comes before any data write).
-				e, err := run.uw.flush()
-				if err != nil {
-					return err
-				}
-				entries = append(entries, e...)
-			}
+			run.saved = append(run.saved, e...)
 		}
 	}
+	return nil
+}
+
+// commitUndo makes the undo log durable — its records, the file, its
+// directory entry — and publishes its entries, before the first block is
+// overwritten.
+func (run *applyRun) commitUndo() error {
+	g := run.g
 	e, err := run.uw.flush()
 	if err != nil {
 		return err
 	}
-	entries = append(entries, e...)
+	run.saved = append(run.saved, e...)
 	if err := run.uw.f.Sync(); err != nil {
+		return err
+	}
+	if err := g.fsys.SyncDir(g.path(path.Dir(run.log.name))); err != nil {
 		return err
 	}
 	// Publishing under the exclusive lock is the barrier: a reader that
 	// started before it finishes before it, a reader after it sees the
 	// entries and reads these blocks from the undo log, not the live file.
 	g.mu.Lock()
-	for _, e := range entries {
+	for _, e := range run.saved {
 		run.uw.ix.vols[e.vol][e.block] = e.e
 		run.uw.ix.records++
 	}
 	g.mu.Unlock()
+	run.saved = nil
 	return nil
 }
 

@@ -21,10 +21,12 @@
 //
 // Group.Apply takes a delta stream (package delta) whose base is the latest
 // point — the zero PointID for the first, full stream of a new group. It
-// verifies the whole stream while staging its decoded records, checks its
-// header against the group (ErrBaseMismatch, ErrVolumeMismatch), then applies it in batches:
-// the old content of every block or page a batch overwrites goes to the
-// new undo log, which is fsynced before the new data is written. After the
+// checks the stream's header against the group (ErrBaseMismatch,
+// ErrVolumeMismatch) and verifies the whole stream while staging its
+// decoded records (in memory up to WithStageMemory); meanwhile the current
+// content of every block or page the stream overwrites goes to a new undo
+// log. Once the stream checked out, the log is fsynced, and only then is
+// the new data written, in batches (WithApplyBatch). After the
 // volumes are synced the manifest commits the new point; the undo log then
 // belongs to the previous point and turns the new latest image back into
 // it. A stream whose new point is already in the chain is acknowledged

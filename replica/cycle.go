@@ -116,6 +116,11 @@ func (r *Relationship) finish(ctx context.Context, initial bool, res CycleResult
 // never sent. Everything else — a lost connection, a timeout, a full disk
 // on the replica, a quiesce hook that failed — is retried.
 func isFatal(err error) bool {
+	// A failover on the replica ends when someone cancels it there; the
+	// retries then succeed, and Health gives the reason of its own.
+	if errors.Is(err, ErrReplicaFailedOver) {
+		return false
+	}
 	var remote *RemoteError
 	if errors.As(err, &remote) {
 		return !remote.Temporary()
@@ -315,6 +320,29 @@ func (r *Relationship) createOnReplica(ctx context.Context) error {
 	return nil
 }
 
+// failedOver returns an error wrapping ErrReplicaFailedOver and
+// ErrInvalidState when st says the group is failed over on the replica,
+// which then refuses every delta. Its latest point may be one this primary
+// never sent (a completed failover commits one), which is no reason to
+// resynchronize: the replica is not replicating from us at all.
+func failedOver(st *statusMsg) error {
+	if !st.Exists || (st.State != FailedOverWaitingCompletion && st.State != FailedOver) {
+		return nil
+	}
+	return fmt.Errorf("%w (%s on the replica): %w", ErrReplicaFailedOver, st.State, ErrInvalidState)
+}
+
+// refusal marks a Nack with CodeStateConflict as what it means: the group
+// is failed over on the replica, the only state in which a replica
+// refuses deltas and resync queries.
+func refusal(err error) error {
+	var remote *RemoteError
+	if errors.As(err, &remote) && remote.Code == CodeStateConflict {
+		return fmt.Errorf("%w: %w", ErrReplicaFailedOver, err)
+	}
+	return err
+}
+
 // base decides the base point of the next delta from the replica's
 // status: the last acknowledged point, or the point whose acknowledgement
 // was lost (the replica committed it).
@@ -323,6 +351,9 @@ func (r *Relationship) base(st *statusMsg, full bool) (delta.PointID, error) {
 	defer r.mu.Unlock()
 	if st == nil {
 		return r.lastPoint, nil
+	}
+	if err := failedOver(st); err != nil {
+		return delta.PointID{}, err
 	}
 	switch {
 	case st.Latest == r.lastPoint:
@@ -419,7 +450,7 @@ func (r *Relationship) send(ctx context.Context, frozen *delta.Frozen, full, app
 	var remote *RemoteError
 	switch {
 	case errors.As(v.err, &remote):
-		return res, fmt.Errorf("replica: delta %s refused: %w", newID, v.err)
+		return res, fmt.Errorf("replica: delta %s refused: %w", newID, refusal(v.err))
 	case err != nil:
 		return res, fmt.Errorf("replica: send delta %s: %w", newID, err)
 	case v.err != nil:

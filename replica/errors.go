@@ -56,6 +56,15 @@ var (
 	// CodeInternal: the replica failed for a reason of its own (a full
 	// disk). It is temporary.
 	ErrRemoteInternal = errors.New("replica: replica-side failure")
+
+	// ErrReplicaFailedOver is returned, together with ErrInvalidState, by
+	// Cycle, InitialReplication and Resynchronize when the group is failed
+	// over on the replica (FailedOverWaitingCompletion or FailedOver): the
+	// replica takes no delta from this primary until the failover is
+	// cancelled. The relationship keeps its state and Run goes on retrying
+	// with back-off, so replication resumes by itself after a
+	// CancelFailover; Health says why meanwhile.
+	ErrReplicaFailedOver = errors.New("replica: the group is failed over on the replica")
 )
 
 // StateError reports a refused state transition. It wraps ErrInvalidState.

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -135,6 +136,9 @@ func (s *statsAcc) health(state State, now time.Time) Health {
 		raise(Critical, "resynchronization required: which blocks differ between primary and replica is not known")
 	case Suspended:
 		raise(Warning, "replication is suspended")
+	}
+	if errors.Is(s.lastErr, ErrReplicaFailedOver) {
+		raise(Critical, "replica failed over: the replica takes no delta from this primary until its failover is cancelled")
 	}
 	if s.lastErr != nil && s.fatal {
 		raise(Critical, "replication failed and retrying will not help: "+s.lastErr.Error())

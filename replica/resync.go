@@ -153,6 +153,9 @@ func (r *Relationship) resync(ctx context.Context) (ResyncResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := failedOver(st); err != nil {
+		return res, err
+	}
 	switch {
 	case !st.Exists:
 		return res, fmt.Errorf("replica: %w: group %q", ErrUnknownGroup, r.cfg.ID)

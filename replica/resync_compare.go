@@ -67,7 +67,7 @@ func (r *Relationship) queryHashes(ctx context.Context, base delta.PointID, ti, 
 	a, buf, err := expectReply[resyncHashesMsg](ctx, r.conn, r.buf)
 	r.buf = buf
 	if err != nil {
-		return nil, fmt.Errorf("replica: resync query of volume %s level %d: %w", r.infos[ti].ID, level, err)
+		return nil, fmt.Errorf("replica: resync query of volume %s level %d: %w", r.infos[ti].ID, level, refusal(err))
 	}
 	want := nodes.Count()
 	if a.Group != q.Group || a.Point != base || a.Volume != q.Volume || a.Level != q.Level || int64(len(a.Digests)) != want {

@@ -66,7 +66,7 @@ func (r *Relationship) sendResync(ctx context.Context, src delta.Source, base de
 	var remote *RemoteError
 	switch {
 	case errors.As(v.err, &remote):
-		return ackMsg{}, est, fmt.Errorf("replica: resync delta %s refused: %w", newID, v.err)
+		return ackMsg{}, est, fmt.Errorf("replica: resync delta %s refused: %w", newID, refusal(v.err))
 	case err != nil:
 		return ackMsg{}, est, fmt.Errorf("replica: send resync delta %s: %w", newID, err)
 	case v.err != nil:

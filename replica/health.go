@@ -134,6 +134,8 @@ func (s *statsAcc) health(state State, now time.Time) Health {
 	switch state {
 	case ResynchronizationRequired:
 		raise(Critical, "resynchronization required: which blocks differ between primary and replica is not known")
+	case Resynchronizing:
+		raise(Warning, "resynchronization in progress: the blocks that differ between primary and replica are being compared and sent")
 	case Suspended:
 		raise(Warning, "replication is suspended")
 	}

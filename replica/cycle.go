@@ -379,26 +379,12 @@ func (r *Relationship) send(ctx context.Context, frozen *delta.Frozen, full, app
 	if err != nil {
 		return res, err
 	}
-	newID, err := delta.NewPointID(r.host.cfg.Rand)
-	if err != nil {
-		return res, err
-	}
-	cons := delta.ConsistencyCrash
+	out := outDelta{what: "delta", src: frozen, base: base, at: frozen.Time(), cons: delta.ConsistencyCrash}
 	if app {
-		cons = delta.ConsistencyApp
+		out.cons = delta.ConsistencyApp
 	}
-	h := delta.Header{
-		Group:       r.cfg.ID,
-		Base:        base,
-		New:         newID,
-		Time:        frozen.Time(),
-		Consistency: cons,
-		BlockSize:   r.cfg.BlockSize,
-		Volumes:     r.infos,
-	}
-	opts := []delta.EncoderOption{delta.WithCompression(!r.cfg.NoCompression)}
 	if full {
-		opts = append(opts, delta.WithProgress(func(done, total int64) {
+		out.opts = append(out.opts, delta.WithProgress(func(done, total int64) {
 			r.mu.Lock()
 			r.stats.initialDone, r.stats.initialTotal = done, total
 			r.mu.Unlock()
@@ -407,74 +393,27 @@ func (r *Relationship) send(ctx context.Context, frozen *delta.Frozen, full, app
 			}
 		}))
 	}
-
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	conn := r.conn
-	if err := sendMsg(sctx, conn, deltaStartMsg{Group: r.cfg.ID, Base: base, New: newID}); err != nil {
-		return res, fmt.Errorf("replica: send delta: %w", err)
-	}
-	r.mu.Lock()
-	r.inDoubt = newID
-	r.mu.Unlock()
-
-	// The verdict is read while the stream goes out, so that an early
-	// refusal stops the stream at once.
-	type verdict struct {
-		ack ackMsg
-		err error
-	}
-	vc := make(chan verdict, 1)
-	buf := r.buf
-	go func() {
-		a, _, err := expectReply[ackMsg](sctx, conn, buf)
-		if err != nil {
-			cancel()
-		}
-		vc <- verdict{a, err}
-	}()
-	w := transport.NewWriter(sctx, conn, r.host.cfg.ChunkSize)
-	var est delta.EncodeStats
-	enc, err := delta.NewEncoder(w, h, opts...)
-	if err == nil {
-		est, err = enc.Encode(sctx, frozen)
-	}
-	if err == nil {
-		err = w.Close()
-	}
+	ack, est, err := r.sendDelta(ctx, out)
 	if err != nil {
-		cancel()
-		conn.Close()
-	}
-	v := <-vc
-	var remote *RemoteError
-	switch {
-	case errors.As(v.err, &remote):
-		return res, fmt.Errorf("replica: delta %s refused: %w", newID, refusal(v.err))
-	case err != nil:
-		return res, fmt.Errorf("replica: send delta %s: %w", newID, err)
-	case v.err != nil:
-		return res, fmt.Errorf("replica: delta %s: %w", newID, v.err)
-	case v.ack.Point != newID || v.ack.Group != r.cfg.ID:
-		return res, fmt.Errorf("%w: acknowledgement of %s/%s, want %s/%s", ErrProtocol, v.ack.Group, v.ack.Point, r.cfg.ID, newID)
+		return res, err
 	}
 	now := r.clock.Now()
 	r.mu.Lock()
-	r.lastPoint, r.lastTime, r.lastHash, r.inDoubt = newID, frozen.Time(), v.ack.Hash, delta.PointID{}
+	r.lastPoint, r.lastTime, r.lastHash, r.inDoubt = ack.Point, frozen.Time(), ack.Hash, delta.PointID{}
 	if app {
 		r.lastApp = frozen.Time()
 	}
 	r.mu.Unlock()
 	d := frozen.Dirty()
 	return CycleResult{
-		Point:         newID,
+		Point:         ack.Point,
 		Base:          base,
 		Time:          frozen.Time(),
 		AppConsistent: app,
 		Blocks:        d.Blocks,
 		StreamBytes:   est.StreamBytes,
 		Latency:       now.Sub(frozen.Time()),
-		Hash:          v.ack.Hash,
-		Replayed:      v.ack.Replayed,
+		Hash:          ack.Hash,
+		Replayed:      ack.Replayed,
 	}, nil
 }

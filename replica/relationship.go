@@ -309,6 +309,20 @@ func (r *Relationship) acquire(ctx context.Context) error {
 
 func (r *Relationship) release() { <-r.op }
 
+// acquireScheduled takes the operation slot for work Run started, and
+// reports false (holding nothing) when it cannot or when ctx is done: the
+// select in acquire may pick the free slot over a ctx that ended already.
+func (r *Relationship) acquireScheduled(ctx context.Context) bool {
+	if err := r.acquire(ctx); err != nil {
+		return false
+	}
+	if ctx.Err() != nil {
+		r.release()
+		return false
+	}
+	return true
+}
+
 // Suspend pauses replication: no cycle runs until Resume; writes are
 // still tracked. It waits for a cycle in flight to end. It returns a
 // *StateError unless the relationship is Replicating or

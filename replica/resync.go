@@ -188,7 +188,7 @@ func (r *Relationship) resync(ctx context.Context) (ResyncResult, error) {
 		return res, fmt.Errorf("replica: freeze: %w", err)
 	}
 	src := newResyncSource(frozen, lists)
-	ack, sent, err := r.sendResync(ctx, src, st.Latest, frozen.Time(), &res)
+	ack, sent, err := r.sendDelta(ctx, outDelta{what: "resync delta", src: src, base: st.Latest, at: frozen.Time(), cons: delta.ConsistencyCrash})
 	if err != nil {
 		if rerr := frozen.Restore(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("replica: restore frozen blocks: %w", rerr))

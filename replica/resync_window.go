@@ -78,11 +78,7 @@ func (r *Relationship) resyncDue(now, nextAttempt time.Time) (time.Time, bool) {
 // attemptResync runs a scheduled resynchronization and plans a retry
 // after the back-off when it fails.
 func (r *Relationship) attemptResync(ctx context.Context, s *schedule) {
-	if err := r.acquire(ctx); err != nil {
-		return
-	}
-	if ctx.Err() != nil {
-		r.release()
+	if !r.acquireScheduled(ctx) {
 		return
 	}
 	var err error

@@ -120,12 +120,7 @@ func (r *Relationship) countMissed() {
 
 // attempt runs a due initial replication or cycle and plans the next one.
 func (r *Relationship) attempt(ctx context.Context, s *schedule, initial bool) {
-	if err := r.acquire(ctx); err != nil {
-		return
-	}
-	if ctx.Err() != nil {
-		// acquire may win its race with a ctx that is already done.
-		r.release()
+	if !r.acquireScheduled(ctx) {
 		return
 	}
 	var err error

@@ -115,10 +115,11 @@
 // ResynchronizationRequired, …); the legal moves are one table, and an
 // operation the state does not allow returns a *StateError wrapping
 // ErrInvalidState. Health is Warning when more than 20% of the cycles of
-// the monitoring window were missed or replication is suspended, and
-// Critical after an hour without a successful cycle, when resynchronization
-// is required, or after an error that retrying will not cure (an
-// unauthorized primary). Stats reports pending bytes, delta sizes,
+// the monitoring window were missed, replication is suspended, or a
+// resynchronization is in progress, and Critical after an hour without a
+// successful cycle, when resynchronization is required, while the group is
+// failed over on the replica, or after an error that retrying will not
+// cure (an unauthorized primary). Stats reports pending bytes, delta sizes,
 // latencies, errors, successful and missed cycles; ResetStats starts a new
 // monitoring window.
 //
@@ -139,9 +140,14 @@
 //	err = rh.CompleteFailover(ctx, "vm-42") // or rh.CancelFailover
 //
 // The group is then FailedOverWaitingCompletion: the old primary's deltas
-// are refused with CodeStateConflict (errors.Is(err, ErrInvalidState) on
-// the primary) and change nothing, and a delta being applied is finished
-// first. The failover's volumes are a checkpoint clone of the point — a
+// are refused with CodeStateConflict and change nothing, and a delta being
+// applied is finished first. The primary's cycles fail with
+// ErrReplicaFailedOver (and ErrInvalidState), whether the replica refused
+// the delta or its status said so first; the relationship stays
+// Replicating — not ResynchronizationRequired, even after a completed
+// failover committed a point the primary never sent — Run retries with
+// back-off, and Health says the replica failed over. After CancelFailover
+// the next cycle goes through. The failover's volumes are a checkpoint clone of the point — a
 // copy-on-write overlay — so writes to them leave the chain untouched.
 // CancelFailover discards the overlay: the chain is exactly as before and
 // the next delta applies. CompleteFailover commits the image as one
@@ -176,22 +182,40 @@
 //
 // # Status
 //
-// Built: enable (network initial replication, now or scheduled, with
-// progress), cycles with app-consistent points, schedule with missed-cycle
-// counting and back-off, suspend, resume, remove, reattach after a restart
-// with persistent tracking, states, health and statistics, the replica host
-// with per-request authorization and replay-safe apply; on the replica,
-// unplanned failover (choose a point, complete, cancel) and test failover;
-// resynchronization by hash comparison, on request or in a daily window.
+// Built, of the design's operations:
 //
-// Not built yet, from the design's operations: planned failover, reverse
-// replication (a FailedOver group does not become a primary yet),
-// persistence of a replica group's failover state across a restart of the
-// replica host, extended replication to a further hop, split-brain
-// detection between two primaries, initial replication by offline media or
-// from a seed copy, changing the metadata or retention of an enabled
-// group, persistence of the primary's relationship list (a host re-creates
-// its relationships with Reattach), and per-location stores on the replica
-// (every authorized group goes to ReplicaConfig.Store, whatever the
-// authorization entry's Storage says).
+//   - enable a group (volumes, metadata, failover settings, frequency,
+//     retention, app-consistent interval, compression, excluded volumes);
+//   - initial replication over the transport, now or scheduled, with
+//     progress;
+//   - cycles at the frequency, with app-consistent points, back-off of
+//     failed cycles and missed-cycle counting;
+//   - suspend, resume and remove;
+//   - states, health and statistics (resettable);
+//   - reattach after a restart of the primary with persistent tracking;
+//   - the replica host, with per-request authorization and replay-safe
+//     apply;
+//   - unplanned failover on the replica (choose a point, then complete or
+//     cancel), which the primary sees as ErrReplicaFailedOver;
+//   - test failover while replication goes on;
+//   - resynchronization by hash comparison, on request or in a daily
+//     window.
+//
+// Not built yet:
+//
+//   - planned failover;
+//   - reverse replication (a FailedOver group does not become a primary);
+//   - extended replication to a further hop;
+//   - split-brain detection between two primaries;
+//   - initial replication from offline media or from a seed copy on the
+//     replica;
+//   - durable failover state: a replica group's failover or test failover
+//     state lives in the replica host's memory and does not survive its
+//     restart;
+//   - changing the metadata or retention of an enabled group;
+//   - persistence of the primary's relationship list (a host re-creates
+//     its relationships with Reattach);
+//   - per-location stores on the replica (every authorized group goes to
+//     ReplicaConfig.Store, whatever the authorization entry's Storage
+//     says).
 package replica

@@ -155,9 +155,13 @@ func (g *dirGroup) decodeInto(dec *delta.Decoder, staged *stagedStream, save boo
 			return fmt.Errorf("checkpoint: stage delta: %w", err)
 		}
 		if save {
-			where := delta.Record{Volume: rec.Volume, Block: rec.Block, Count: rec.Count}
+			where := delta.Record{Kind: rec.Kind, Volume: rec.Volume, Block: rec.Block, Count: rec.Count}
 			if rec.Pages != nil {
 				where.Pages = append(delta.PageMask(nil), rec.Pages...)
+			}
+			if rec.Kind == delta.RecordData && len(staged.last) == len(rec.Data) {
+				// The staged copy of the data, for the saver to hash.
+				where.Data = staged.last
 			}
 			saves <- where
 		}
@@ -234,16 +238,20 @@ func matchVolumes(h *delta.Header, spec GroupSpec) error {
 
 // applyRun is the state of one apply from the creation of its undo log.
 type applyRun struct {
-	g       *dirGroup
-	m       *manifest // the manifest the apply commits
-	uw      *undoWriter
-	log     *undoLog
-	saved   []pendingEntry // undo records written, published by commitUndo
-	changed []*delta.Set
-	jobs    []hashJob // blocks of the current batch to rehash
-	created []string  // hash files written for the commit
-	buf     []byte
-	zero    []byte
+	g     *dirGroup
+	m     *manifest // the manifest the apply commits
+	uw    *undoWriter
+	log   *undoLog
+	saved []pendingEntry // undo records written, published by commitUndo
+	// unhashed is set when the saver could not hash some whole data block
+	// (the stage spilled to disk): the batches then hash every block.
+	unhashed   bool
+	zeroHashes map[int]delta.Hash
+	changed    []*delta.Set
+	jobs       []hashJob // blocks of the current batch to rehash
+	created    []string  // hash files written for the commit
+	buf        []byte
+	zero       []byte
 }
 
 // beginApply creates the undo log of the apply of a delta with header h.

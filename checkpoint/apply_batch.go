@@ -198,8 +198,34 @@ func (run *applyRun) saveOld(r delta.Record) error {
 			}
 			run.saved = append(run.saved, e...)
 		}
+		if mask == nil {
+			// The block's whole new content is known: hash it now, while
+			// the stream is still being verified. An abort reloads the
+			// committed hashes.
+			switch {
+			case r.Kind == delta.RecordZero:
+				g.hashes[r.Volume].Set(b, run.zeroHash(blen))
+			case r.Kind == delta.RecordData && r.Data != nil:
+				g.hashes[r.Volume].Set(b, delta.HashBlock(r.Data[:blen]))
+			case r.Kind == delta.RecordData:
+				run.unhashed = true
+			}
+		}
 	}
 	return nil
+}
+
+// zeroHash returns the hash of blen zero bytes, computed once per length.
+func (run *applyRun) zeroHash(blen int) delta.Hash {
+	if h, ok := run.zeroHashes[blen]; ok {
+		return h
+	}
+	if run.zeroHashes == nil {
+		run.zeroHashes = make(map[int]delta.Hash, 2)
+	}
+	h := delta.HashBlock(run.zero[:blen])
+	run.zeroHashes[blen] = h
+	return h
 }
 
 // commitUndo makes the undo log durable — its records, the file, its
@@ -231,9 +257,10 @@ func (run *applyRun) commitUndo() error {
 	return nil
 }
 
-// planHashes lists the batch's blocks to rehash: from the record's data
-// or the zero block when the block's whole new content is known, else
-// (pages, copies) read back from the volume after the writes.
+// planHashes lists the batch's blocks to rehash: none for whole data and
+// zero blocks saveOld hashed, else from the record's data or the zero
+// block when the block's whole new content is known, else (pages, copies)
+// read back from the volume after the writes.
 func (run *applyRun) planHashes(batch []delta.Record) {
 	g := run.g
 	run.jobs = run.jobs[:0]
@@ -243,6 +270,10 @@ func (run *applyRun) planHashes(batch []delta.Record) {
 			off, blen := geo.BlockBounds(b)
 			j := hashJob{vol: r.Volume, block: b, off: off, blen: blen}
 			if normMask(r.Pages, geo.BlockPages(b)) == nil {
+				if !run.unhashed && (r.Kind == delta.RecordData || r.Kind == delta.RecordZero) {
+					// Hashed while the stream was verified (saveOld).
+					continue
+				}
 				switch r.Kind {
 				case delta.RecordData:
 					j.data = r.Data[:blen]

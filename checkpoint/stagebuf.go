@@ -19,6 +19,8 @@ type stagedStream struct {
 	limit int
 	slot  *bufSlot
 	mem   []byte
+	last  []byte   // what the last Write appended to mem; nil once spilled
+	kept  []byte   // mem after a spill, given back on close: last may point into it
 	f     vfs.File // non-nil once spilled
 	fw    *bufio.Writer
 }
@@ -37,8 +39,10 @@ func (s *stagedStream) Write(p []byte) (int, error) {
 	if s.f == nil {
 		if len(s.mem)+len(p) <= s.limit {
 			s.mem = append(s.mem, p...)
+			s.last = s.mem[len(s.mem)-len(p) : len(s.mem) : len(s.mem)]
 			return len(p), nil
 		}
+		s.last = nil
 		f, err := s.fsys.Create(s.name)
 		if err != nil {
 			return 0, err
@@ -47,8 +51,7 @@ func (s *stagedStream) Write(p []byte) (int, error) {
 		if _, err := s.fw.Write(s.mem); err != nil {
 			return 0, err
 		}
-		s.slot.give(s.mem)
-		s.mem = nil
+		s.kept, s.mem = s.mem, nil
 	}
 	return s.fw.Write(p)
 }
@@ -76,10 +79,12 @@ func (s *stagedStream) close() {
 		removeIfExists(s.fsys, s.name)
 		s.f = nil
 	}
-	if s.mem != nil {
-		s.slot.give(s.mem)
-		s.mem = nil
+	for _, b := range [][]byte{s.mem, s.kept} {
+		if b != nil {
+			s.slot.give(b)
+		}
 	}
+	s.mem, s.kept, s.last = nil, nil, nil
 }
 
 // bufSlot keeps one large buffer between applies, so that an apply reuses

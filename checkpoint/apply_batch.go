@@ -175,12 +175,16 @@ func (run *applyRun) applyBatch(batch []delta.Record) (err error) {
 	return run.rehash()
 }
 
+// saveChunk is how much undo saveOld buffers before it writes and syncs
+// it (less when the apply batch is smaller).
+const saveChunk = 8 << 20
+
 // saveOld appends the current content of every block or page r will
 // overwrite to the undo log, writing it out (not synced) as the buffer
 // fills.
 func (run *applyRun) saveOld(r delta.Record) error {
 	g := run.g
-	limit := g.s.opts.batchBytes
+	limit := min(g.s.opts.batchBytes, saveChunk)
 	geo := g.geoms[r.Volume]
 	for b := r.Block; b < r.Block+r.Count; b++ {
 		off, blen := geo.BlockBounds(b)
@@ -197,6 +201,12 @@ func (run *applyRun) saveOld(r delta.Record) error {
 				return err
 			}
 			run.saved = append(run.saved, e...)
+			// Syncing as the log grows, while the stream is still being
+			// verified, leaves little for commitUndo's sync to wait for.
+			// (An early sync is harmless: the log holds current content.)
+			if err := run.uw.f.Sync(); err != nil {
+				return err
+			}
 		}
 		if mask == nil {
 			// The block's whole new content is known: hash it now, while

@@ -169,8 +169,8 @@ func TestApplyCarriesMetadata(t *testing.T) {
 }
 
 // A long run of zeroed blocks (a trim of a whole volume) is one record;
-// its undo is still written out in bounded pieces (the buffer never holds
-// more than a batch), and synced once before the first block is zeroed.
+// its undo is still written out (and synced) in bounded pieces: the buffer
+// never holds more than a batch.
 func TestApplyLongZeroRunIsBatched(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, 13, "vm1", 16<<10, 4<<20)
@@ -208,7 +208,7 @@ func TestApplyLongZeroRunIsBatched(t *testing.T) {
 	apply(t, g, buf.Bytes())
 	fsys.SetHook(nil)
 	assert.GreaterOrEqual(t, writes, int(all)/4, "undo written in pieces of 4 blocks")
-	assert.Equal(t, 1, syncs, "undo synced once")
+	assert.GreaterOrEqual(t, syncs, int(all)/4, "undo synced in pieces of 4 blocks")
 	requireChainOf(t, g, w)
 	require.NoError(t, g.Verify(ctx, id))
 	require.NoError(t, g.Verify(ctx, w.points[0].id))

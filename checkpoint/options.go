@@ -53,11 +53,10 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithApplyBatch sets how many bytes of undo records Apply buffers before
-// it writes them out, and how many bytes of block data it writes per batch
-// (default 16 MiB, at least 64 KiB, at most 1 GiB). Larger batches mean
-// fewer, larger writes and more memory. The undo log is synced once per
-// apply whatever the batch.
+// WithApplyBatch sets how many bytes of block data Apply writes per batch,
+// and bounds the undo records it buffers before writing and syncing them
+// (at most 8 MiB of those; default 16 MiB, at least 64 KiB, at most 1 GiB).
+// Larger batches mean fewer, larger writes and more memory.
 func WithApplyBatch(bytes int) Option {
 	return func(o *options) error {
 		if bytes < 64<<10 || bytes > 1<<30 {

@@ -314,17 +314,28 @@ func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64
 	}
 	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize, arenas)
 	defer rd.stop()
+	// Each batch's data is synced while the next one is written, so that
+	// the last sync has only the last batch to flush. (An early sync is
+	// harmless: the undo log is durable.) At most one sync runs at a time,
+	// and none outlives this loop; a delta without records writes nothing.
+	var early errgroup.Group
 	for b := range rd.full {
 		if err := run.applyBatch(b.recs); err != nil {
+			early.Wait()
 			return Point{}, nil, err
 		}
 		rd.free <- b
+		if err := early.Wait(); err != nil {
+			return Point{}, nil, err
+		}
+		early.Go(g.syncVolumes)
 	}
-	if err := rd.err(); err != nil {
+	// The new data is durable before the manifest says it exists: the
+	// sync started after the last batch covers every batch.
+	if err := early.Wait(); err != nil {
 		return Point{}, nil, err
 	}
-	// The new data is durable before the manifest says it exists.
-	if err := g.syncVolumes(); err != nil {
+	if err := rd.err(); err != nil {
 		return Point{}, nil, err
 	}
 	obsolete, created, err := g.persistHashes(m, run.changed)

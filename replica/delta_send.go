@@ -27,8 +27,8 @@ type outDelta struct {
 // early refusal stops the stream at once. The new id is in doubt from the
 // announcement on: if the acknowledgement is lost, the next status tells
 // whether the replica committed it. It returns the acknowledgement of the
-// new point and the encoder's statistics; a failed send closes the
-// connection.
+// new point and the encoder's statistics. After a failure the connection
+// is unusable: the caller closes it.
 func (r *Relationship) sendDelta(ctx context.Context, d outDelta) (ackMsg, delta.EncodeStats, error) {
 	var est delta.EncodeStats
 	newID, err := delta.NewPointID(r.host.cfg.Rand)
@@ -77,7 +77,12 @@ func (r *Relationship) sendDelta(ctx context.Context, d outDelta) (ackMsg, delta
 	if err == nil {
 		err = w.Close()
 	}
-	if err != nil {
+	// A replica that refuses a stream answers with a Nack and hangs up, so
+	// a stream that ran into a lost connection may have its verdict
+	// waiting: it is read before the end of the connection (the reader
+	// then returns). Any other failure leaves the replica waiting for the
+	// rest of the stream, so the connection is closed to end the reader.
+	if err != nil && !errors.Is(err, transport.ErrConnectionLost) {
 		cancel()
 		conn.Close()
 	}

@@ -144,18 +144,7 @@ func (g *dirGroup) Clones(ctx context.Context) ([]string, error) {
 	if err := g.usable(); err != nil {
 		return nil, err
 	}
-	ents, err := g.fsys.ReadDir(g.path("clones"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() && safeName(e.Name()) {
-			out = append(out, e.Name())
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return listNames(g.fsys, g.path("clones"))
 }
 
 // DiscardClone implements Group.

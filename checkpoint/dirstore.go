@@ -239,17 +239,10 @@ func (s *DirStore) Groups(ctx context.Context) ([]string, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	ents, err := s.fsys.ReadDir(path.Join(s.root, groupsDir))
+	ids, err := listNames(s.fsys, path.Join(s.root, groupsDir))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: list groups: %w", err)
 	}
-	var ids []string
-	for _, e := range ents {
-		if e.IsDir() && safeName(e.Name()) {
-			ids = append(ids, e.Name())
-		}
-	}
-	slices.Sort(ids)
 	return ids, nil
 }
 

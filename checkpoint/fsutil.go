@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 
 	"github.com/blockrep/blockrep/checkpoint/vfs"
 )
@@ -75,4 +76,21 @@ func exists(fsys vfs.FS, name string) (bool, error) {
 		return false, nil
 	}
 	return false, err
+}
+
+// listNames returns, sorted, the subdirectories of dir whose names are safe
+// path elements (group ids, clone names); anything else there is ignored.
+func listNames(fsys vfs.FS, dir string) ([]string, error) {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && safeName(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

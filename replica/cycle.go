@@ -265,7 +265,12 @@ func allZero(p []byte) bool {
 // when there is none; the Status of a new connection is returned (nil for
 // a connection kept from an earlier round).
 func (r *Relationship) connect(ctx context.Context) (*statusMsg, error) {
+	now := r.clock.Now()
+	if r.conn != nil && r.host.cfg.MaxIdle > 0 && now.Sub(r.connUsed) > r.host.cfg.MaxIdle {
+		r.closeConn() // likely dropped by the transport while idle: dial anew
+	}
 	if r.conn != nil {
+		r.connUsed = now
 		return nil, nil
 	}
 	conn, err := r.host.cfg.Transport.Dial(ctx, r.cfg.Replica)
@@ -289,7 +294,7 @@ func (r *Relationship) connect(ctx context.Context) (*statusMsg, error) {
 		conn.Close()
 		return nil, fmt.Errorf("%w: status of group %q, want %q", ErrProtocol, st.Group, r.cfg.ID)
 	}
-	r.conn = conn
+	r.conn, r.connUsed = conn, now
 	return &st, nil
 }
 

@@ -218,11 +218,4 @@
 //   - per-location stores on the replica (every authorized group goes to
 //     ReplicaConfig.Store, whatever the authorization entry's Storage
 //     says).
-//
-// Known limit: the primary keeps its connection to the replica from one
-// cycle to the next. A transport that drops idle connections (transport/tcp
-// does after Config.IdleTimeout, 2 minutes by default) makes the next cycle
-// fail once and succeed on its retry; until the primary redials such a
-// connection by itself, give the replica side an IdleTimeout longer than the
-// cycle frequency.
 package replica

@@ -83,9 +83,12 @@ type envConfig struct {
 	retry   time.Duration
 	wrap    func(checkpoint.Store) checkpoint.Store
 	timeout time.Duration
+	maxIdle time.Duration
 }
 
 func withCycleTimeout(d time.Duration) envOption { return func(c *envConfig) { c.timeout = d } }
+
+func withMaxIdle(d time.Duration) envOption { return func(c *envConfig) { c.maxIdle = d } }
 
 func withStoreWrapper(f func(checkpoint.Store) checkpoint.Store) envOption {
 	return func(c *envConfig) { c.wrap = f }
@@ -141,6 +144,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		ChunkSize:     cfg.chunk,
 		RetryInterval: cfg.retry,
 		CycleTimeout:  cfg.timeout,
+		MaxIdle:       cfg.maxIdle,
 		OnCycle:       func(ev replica.CycleEvent) { e.events <- ev },
 	})
 	require.NoError(t, err)

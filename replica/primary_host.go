@@ -53,6 +53,14 @@ type PrimaryConfig struct {
 	// transport.DefaultChunkSize).
 	ChunkSize int
 
+	// MaxIdle is how long, on the host's clock, a connection to a replica
+	// may sit unused between cycles before the next cycle closes it and
+	// dials anew instead of reusing it (0 means DefaultMaxIdle; negative
+	// keeps connections however long idle). Transports and middleboxes
+	// drop idle connections (transport/tcp after its IdleTimeout), and a
+	// cycle sent into a dropped connection fails and waits for its retry.
+	MaxIdle time.Duration
+
 	// OnCycle, when set, is called after every cycle or initial
 	// replication attempt, scheduled or not, once its outcome is recorded
 	// in the relationship's statistics. It runs on the cycle's goroutine
@@ -105,6 +113,10 @@ type PrimaryHost struct {
 	loops   sync.WaitGroup
 }
 
+// DefaultMaxIdle is PrimaryConfig.MaxIdle's default: below transport/tcp's
+// default idle timeout of 2 minutes, so a 5- or 15-minute cycle dials anew.
+const DefaultMaxIdle = time.Minute
+
 // NewPrimaryHost returns a host with no relationship.
 func NewPrimaryHost(cfg PrimaryConfig) (*PrimaryHost, error) {
 	if err := cfg.Validate(); err != nil {
@@ -122,6 +134,9 @@ func NewPrimaryHost(cfg PrimaryConfig) (*PrimaryHost, error) {
 	}
 	if cfg.ChunkSize == 0 {
 		cfg.ChunkSize = transport.DefaultChunkSize
+	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = DefaultMaxIdle
 	}
 	log := cfg.Logger
 	if log == nil {

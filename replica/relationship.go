@@ -37,7 +37,9 @@ type Relationship struct {
 
 	// Guarded by op: the connection to the replica and its buffer.
 	conn transport.Conn
-	buf  []byte
+	// connUsed is when conn was last handed out by connect (host clock).
+	connUsed time.Time
+	buf      []byte
 
 	wantApp atomic.Bool // the next freeze runs the quiesce hook
 

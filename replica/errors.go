@@ -65,6 +65,27 @@ var (
 	// with back-off, so replication resumes by itself after a
 	// CancelFailover; Health says why meanwhile.
 	ErrReplicaFailedOver = errors.New("replica: the group is failed over on the replica")
+
+	// ErrSplitBrain is returned when both sides of a relationship act as
+	// the group's primary — each wrote past their last common recovery
+	// point — so neither may overwrite the other by itself. It is reported
+	// on both sides and is never resolved silently: an operator chooses
+	// which side wins (see the package documentation, "Split brain").
+	ErrSplitBrain = errors.New("replica: split brain: both sides are primary for the group")
+
+	// ErrNoCommonPoint is returned by reverse replication when the two
+	// sides share no recovery point (the old primary's last point is not
+	// in the new primary's chain, or the group was re-created on one
+	// side): only a full copy could reconcile them, which reverse
+	// replication never does by itself. Remove the group on the side that
+	// is to become the replica and enable replication anew.
+	ErrNoCommonPoint = errors.New("replica: the two sides share no recovery point")
+
+	// ErrSeedMissing is returned by an initial replication from a seed or
+	// from offline media while the replica does not hold the copy yet
+	// (ReplicaHost.Seed or ReplicaHost.Import has not run). It is
+	// temporary: the next attempt succeeds once the copy is there.
+	ErrSeedMissing = errors.New("replica: the replica does not hold the initial copy yet")
 )
 
 // StateError reports a refused state transition. It wraps ErrInvalidState.
@@ -104,6 +125,9 @@ func (e *RemoteError) Error() string {
 func (e *RemoteError) Unwrap() error { return e.Code.sentinel() }
 
 // Temporary reports whether retrying later may succeed (transport.IsTemporary
-// consults it): true for CodeInternal and CodeCorrupt (a delta damaged on
-// the way is sent again by the next cycle).
-func (e *RemoteError) Temporary() bool { return e.Code == CodeInternal || e.Code == CodeCorrupt }
+// consults it): true for CodeInternal, CodeCorrupt (a delta damaged on
+// the way is sent again by the next cycle) and CodeSeedMissing (the copy
+// may be imported on the replica meanwhile).
+func (e *RemoteError) Temporary() bool {
+	return e.Code == CodeInternal || e.Code == CodeCorrupt || e.Code == CodeSeedMissing
+}

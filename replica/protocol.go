@@ -185,6 +185,15 @@ const (
 	// CodeStateConflict: the group's state on the replica refuses the
 	// request (a delta for a group failed over there).
 	CodeStateConflict
+	// CodeSplitBrain: both sides act as the group's primary (each wrote
+	// past their last common point); an operator must choose the winner.
+	CodeSplitBrain
+	// CodeNoCommonPoint: the two sides share no recovery point to build
+	// on, so only a full copy could bring them together.
+	CodeNoCommonPoint
+	// CodeSeedMissing: the request needs a copy on the replica (a seed or
+	// an imported offline copy) that is not there yet.
+	CodeSeedMissing
 
 	codeCount
 )
@@ -201,6 +210,9 @@ var codeNames = [codeCount]string{
 	CodeLimit:          "limit",
 	CodeInternal:       "internal",
 	CodeStateConflict:  "state conflict",
+	CodeSplitBrain:     "split brain",
+	CodeNoCommonPoint:  "no common point",
+	CodeSeedMissing:    "seed missing",
 }
 
 // String returns the code's name.
@@ -234,6 +246,12 @@ func (c Code) sentinel() error {
 		return delta.ErrLimit
 	case CodeStateConflict:
 		return ErrInvalidState
+	case CodeSplitBrain:
+		return ErrSplitBrain
+	case CodeNoCommonPoint:
+		return ErrNoCommonPoint
+	case CodeSeedMissing:
+		return ErrSeedMissing
 	}
 	return ErrRemoteInternal
 }

@@ -140,12 +140,15 @@ func TestRemoteErrorMapsCodes(t *testing.T) {
 		CodeLimit:          delta.ErrLimit,
 		CodeInternal:       ErrRemoteInternal,
 		CodeStateConflict:  ErrInvalidState,
+		CodeSplitBrain:     ErrSplitBrain,
+		CodeNoCommonPoint:  ErrNoCommonPoint,
+		CodeSeedMissing:    ErrSeedMissing,
 	}
 	require.Len(t, cases, int(codeCount)-1)
 	for code, want := range cases {
 		err := error(&RemoteError{Code: code, Message: "x"})
 		assert.ErrorIs(t, err, want, code.String())
-		assert.Equal(t, code == CodeInternal || code == CodeCorrupt, transport.IsTemporary(err), code.String())
+		assert.Equal(t, code == CodeInternal || code == CodeCorrupt || code == CodeSeedMissing, transport.IsTemporary(err), code.String())
 		assert.Equal(t, code, codeOf(want), "codeOf(%v)", want)
 	}
 	var re *RemoteError

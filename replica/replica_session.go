@@ -242,6 +242,12 @@ func codeOf(err error) Code {
 		return CodeCorrupt
 	case errors.Is(err, delta.ErrLimit):
 		return CodeLimit
+	case errors.Is(err, ErrSplitBrain):
+		return CodeSplitBrain
+	case errors.Is(err, ErrNoCommonPoint):
+		return CodeNoCommonPoint
+	case errors.Is(err, ErrSeedMissing):
+		return CodeSeedMissing
 	case errors.Is(err, ErrInvalidState):
 		return CodeStateConflict
 	case errors.Is(err, ErrProtocol):

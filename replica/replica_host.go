@@ -42,6 +42,10 @@ type ReplicaConfig struct {
 	// MaxConnections bounds the connections served at once (0 means
 	// DefaultMaxConnections); a connection beyond it is closed at once.
 	MaxConnections int
+
+	// Transport dials further replicas (extended replication); nil:
+	// Extend returns ErrInvalidConfig.
+	Transport transport.Transport
 }
 
 // Validate reports a missing or out-of-range field, wrapping
@@ -77,6 +81,7 @@ type ReplicaHost struct {
 	states  map[string]State     // replica-side state of groups that are not Replicating
 	contact map[string]time.Time // last authorized request per group
 	fo      failoverTable        // failovers, test failovers and applies in progress
+	ext     extendTable          // extended replication: forwards to further replicas
 }
 
 // NewReplicaHost returns a host for cfg; nothing runs until Serve.
@@ -117,6 +122,7 @@ func (h *ReplicaHost) Serve(ctx context.Context) error {
 	}
 	h.serving, h.stop = true, cancel
 	h.mu.Unlock()
+	h.startExtensions(ctx)
 
 	err := h.acceptLoop(ctx)
 
@@ -127,6 +133,7 @@ func (h *ReplicaHost) Serve(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
+	h.stopExtensions()
 	h.mu.Lock()
 	h.serving, h.stop = false, nil
 	h.mu.Unlock()
@@ -184,6 +191,7 @@ func (h *ReplicaHost) Close() error {
 		stop()
 	}
 	h.wg.Wait()
+	h.closeExtensions()
 	return nil
 }
 

@@ -1,0 +1,229 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+)
+
+// pinAttempts bounds how often a forward re-reads the latest point when
+// retention pruned the one it was about to pin (a delta landed meanwhile).
+const pinAttempts = 5
+
+// forward sends the group's latest point P to the extended replica:
+//
+//  1. when P is the one pinned point of the extension, the extended
+//     replica acknowledged it already: nothing is sent, nothing dialed;
+//  2. dial and read the extended replica's status: its latest point L is
+//     the base (zero: the initial copy, after creating the group there);
+//     L must be in this replica's chain — it is pinned by the extension
+//     since its acknowledgement, so retention kept it;
+//  3. pin P, open its view, and send as a delta from L to P, under P's own
+//     id, instant and consistency, the blocks that changed between them
+//     (every block for the initial copy);
+//  4. on the acknowledgement, whose content hash must be P's, unpin every
+//     point of the extension but P.
+//
+// A failure leaves L pinned and the extended replica at L (or at P, if
+// only the acknowledgement was lost: the next status says so).
+func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
+	g, err := e.h.openGroup(ctx, e.group)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	latest, err := g.Latest(ctx)
+	if errors.Is(err, checkpoint.ErrNoPoint) {
+		return ForwardResult{}, nil // nothing to forward yet
+	}
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	pins, err := e.pinned(ctx, g)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	if len(pins) == 1 && pins[0].Point == latest.ID {
+		return ForwardResult{Point: latest.ID, Base: latest.ID, Time: latest.Time}, nil
+	}
+
+	c, st, err := e.dial(ctx)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	defer c.close()
+	base, err := e.base(ctx, g, st)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	if base == latest.ID {
+		// The extended replica committed P; its acknowledgement was lost.
+		e.log.Info("extended replica has the latest point already", "point", base)
+		return ForwardResult{Point: latest.ID, Base: base, Time: latest.Time, Replayed: true}, e.unpinOthers(ctx, g, latest.ID)
+	}
+	p, err := e.pinLatest(ctx, g)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	if p.ID == base {
+		return ForwardResult{Point: p.ID, Base: base, Time: p.Time, Replayed: true}, e.unpinOthers(ctx, g, p.ID)
+	}
+	if !st.Exists {
+		if err := c.createGroup(ctx, g.Spec(), e.cfg.Retention); err != nil {
+			return ForwardResult{}, err
+		}
+	}
+	res, err := e.send(ctx, g, c, base, p)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	if err := e.unpinOthers(ctx, g, p.ID); err != nil {
+		// The point is forwarded; the stale pin goes with the next forward.
+		e.log.Warn("unpin of the previous point failed", "err", err)
+	}
+	return res, nil
+}
+
+// base decides the delta's base from the extended replica's status.
+func (e *extension) base(ctx context.Context, g checkpoint.Group, st statusMsg) (delta.PointID, error) {
+	if err := failedOver(&st); err != nil {
+		return delta.PointID{}, err
+	}
+	if !st.Exists || st.Latest.IsZero() {
+		return delta.PointID{}, nil
+	}
+	pts, err := g.Points(ctx)
+	if err != nil {
+		return delta.PointID{}, err
+	}
+	for _, p := range pts {
+		if p.ID == st.Latest {
+			// Pinned already, unless an earlier extension to this replica
+			// was stopped: the pin holds it from here on.
+			if err := g.Pin(ctx, p.ID, e.holder); err != nil {
+				return delta.PointID{}, err
+			}
+			return p.ID, nil
+		}
+	}
+	return delta.PointID{}, &ExtendDivergedError{Group: e.group, Replica: e.cfg.Replica, Point: st.Latest}
+}
+
+// pinLatest pins the group's latest point for e and returns it.
+func (e *extension) pinLatest(ctx context.Context, g checkpoint.Group) (checkpoint.Point, error) {
+	for range pinAttempts {
+		p, err := g.Latest(ctx)
+		if err != nil {
+			return p, err
+		}
+		err = g.Pin(ctx, p.ID, e.holder)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, checkpoint.ErrUnknownPoint) {
+			return p, err
+		}
+	}
+	return checkpoint.Point{}, fmt.Errorf("replica: forward of %q: the latest point was pruned %d times before it could be pinned", e.group, pinAttempts)
+}
+
+// unpinOthers releases e's pins of every point but keep.
+func (e *extension) unpinOthers(ctx context.Context, g checkpoint.Group, keep delta.PointID) error {
+	pins, err := e.pinned(ctx, g)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range pins {
+		if p.Point != keep {
+			if err := g.Unpin(ctx, p.Point, e.holder); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// send streams the blocks changed from base to p, read from p's view.
+func (e *extension) send(ctx context.Context, g checkpoint.Group, c *forwardConn, base delta.PointID, p checkpoint.Point) (ForwardResult, error) {
+	view, err := g.OpenPoint(ctx, p.ID)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	defer view.Close()
+	blocks, err := g.ChangedBlocks(ctx, base, p.ID)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	coalesced, err := pointsBetween(ctx, g, base, p.ID)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	spec := g.Spec()
+	if spec.BlockSize == 0 {
+		spec.BlockSize = delta.DefaultBlockSize
+	}
+	readers := make([]io.ReaderAt, len(view.Volumes()))
+	var n int64
+	for i, v := range view.Volumes() {
+		readers[i] = v
+		n += blocks[i].Count()
+	}
+	src, err := delta.NewSource(readers, spec.Geometries(), blocks)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	hdr := delta.Header{
+		Group:       e.group,
+		Base:        base,
+		New:         p.ID,
+		Time:        p.Time,
+		Consistency: p.Consistency,
+		BlockSize:   spec.BlockSize,
+		Volumes:     spec.Volumes,
+	}
+	var opts []delta.EncoderOption
+	if base.IsZero() && e.cfg.Progress != nil {
+		opts = append(opts, delta.WithProgress(e.cfg.Progress))
+	}
+	ack, est, err := c.sendDelta(ctx, hdr, src, opts)
+	if err != nil {
+		return ForwardResult{}, err
+	}
+	if ack.Hash != p.Hash {
+		return ForwardResult{}, fmt.Errorf("%w: point %s of %q: extended replica %s hashes %x, this replica %x", ErrForwardMismatch, p.ID, e.group, e.cfg.Replica, ack.Hash[:8], p.Hash[:8])
+	}
+	return ForwardResult{
+		Point:       p.ID,
+		Base:        base,
+		Time:        p.Time,
+		Points:      coalesced,
+		Blocks:      n,
+		StreamBytes: est.StreamBytes,
+		Replayed:    ack.Replayed,
+	}, nil
+}
+
+// pointsBetween counts the points of g's chain after from up to to.
+func pointsBetween(ctx context.Context, g checkpoint.Group, from, to delta.PointID) (int, error) {
+	pts, err := g.Points(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, counting := 0, from.IsZero()
+	for _, p := range pts {
+		if counting {
+			n++
+		}
+		if p.ID == from {
+			counting = true
+		}
+		if p.ID == to {
+			break
+		}
+	}
+	return n, nil
+}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/blockrep/blockrep/checkpoint/vfs"
 	"github.com/blockrep/blockrep/delta"
@@ -30,6 +31,9 @@ type dirClone struct {
 	vols      []VolumeReadWriter
 	discarded bool
 	buf       []byte
+
+	syncMu sync.Mutex  // serialises Syncs
+	dirty  atomic.Bool // written since the last Sync
 }
 
 type cloneVolume struct {
@@ -61,13 +65,13 @@ func (g *dirGroup) Clone(ctx context.Context, id delta.PointID, name string) (Cl
 	if ok, err := exists(g.fsys, dir); err != nil {
 		return nil, err
 	} else if ok {
-		return nil, fmt.Errorf("%w: %q (left by an earlier process: DiscardClone it)", ErrCloneExists, name)
+		return nil, fmt.Errorf("%w: %q (left by an earlier process: OpenClone or DiscardClone it)", ErrCloneExists, name)
 	}
 	if g.man.index(id) < 0 {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownPoint, id)
 	}
 	c := &dirClone{g: g, name: name, dir: dir, buf: make([]byte, g.man.Spec.BlockSize)}
-	if err := c.create(); err != nil {
+	if err := c.create(id); err != nil {
 		c.closeFiles()
 		g.fsys.RemoveAll(dir)
 		return nil, fmt.Errorf("checkpoint: clone %q: %w", name, err)
@@ -90,15 +94,25 @@ func (g *dirGroup) Clone(ctx context.Context, id delta.PointID, name string) (Cl
 		c.closeFiles()
 		return nil, err
 	}
-	for i, vi := range g.man.Spec.Volumes {
-		c.vols = append(c.vols, &cloneVolume{c: c, vol: i, size: vi.Size, id: vi.ID})
-	}
+	c.makeVolumes()
 	return c, nil
 }
 
-func (c *dirClone) create() error {
+func (c *dirClone) makeVolumes() {
+	for i, vi := range c.g.man.Spec.Volumes {
+		c.vols = append(c.vols, &cloneVolume{c: c, vol: i, size: vi.Size, id: vi.ID})
+	}
+}
+
+// create makes the clone's directory: one sparse overlay per volume, synced
+// at its full size, then the state file naming point id with nothing
+// written, so that a clone whose pin commits can always be reopened.
+func (c *dirClone) create(id delta.PointID) error {
 	g := c.g
 	if err := g.fsys.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	if err := g.fsys.SyncDir(path.Dir(c.dir)); err != nil {
 		return err
 	}
 	for i, geo := range g.geoms {
@@ -110,9 +124,64 @@ func (c *dirClone) create() error {
 		if err := f.Truncate(geo.Size); err != nil {
 			return err
 		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
 		c.written = append(c.written, delta.NewSet(geo.Blocks()))
 	}
+	return c.writeState(id, c.written)
+}
+
+// writeState replaces the clone's state file with point id and written.
+func (c *dirClone) writeState(id delta.PointID, written []*delta.Set) error {
+	b, err := encodeCloneState(cloneState{Point: id, Written: written})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(c.g.fsys, c.dir, cloneStateName, b)
+}
+
+// Sync implements Clone: the overlays are fsynced, then the state file
+// records the blocks written so far. Writes wait while it runs; reads do
+// not.
+func (c *dirClone) Sync() error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.discarded {
+		return ErrClosed
+	}
+	c.g.mu.RLock()
+	closed := c.g.closed
+	c.g.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if !c.dirty.Load() {
+		return nil
+	}
+	for i, f := range c.files {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("checkpoint: sync clone %q volume %d: %w", c.name, i, err)
+		}
+	}
+	if err := c.writeState(c.view.pt.ID, c.written); err != nil {
+		return fmt.Errorf("checkpoint: sync clone %q: %w", c.name, err)
+	}
+	c.dirty.Store(false)
 	return nil
+}
+
+// WrittenBlocks implements Clone.
+func (c *dirClone) WrittenBlocks() []*delta.Set {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*delta.Set, len(c.written))
+	for i, s := range c.written {
+		out[i] = s.Clone()
+	}
+	return out
 }
 
 func (c *dirClone) closeFiles() {
@@ -185,7 +254,24 @@ func (g *dirGroup) discardClone(ctx context.Context, name string, c *dirClone) e
 	if err := g.usable(); err != nil {
 		return err
 	}
-	if err := g.fsys.RemoveAll(g.path(path.Join("clones", name))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Removing the state file first, durably, ends the clone at once: a
+	// crash in what follows leaves a directory that OpenClone refuses and
+	// DiscardClone finishes removing.
+	dir := g.path(path.Join("clones", name))
+	if err := removeIfExists(g.fsys, path.Join(dir, cloneStateName)); err != nil {
+		return fmt.Errorf("checkpoint: discard clone %q: %w", name, err)
+	}
+	if ok, err := exists(g.fsys, dir); err != nil {
+		return fmt.Errorf("checkpoint: discard clone %q: %w", name, err)
+	} else if ok {
+		if err := g.fsys.SyncDir(dir); err != nil {
+			return fmt.Errorf("checkpoint: discard clone %q: %w", name, err)
+		}
+	}
+	if err := g.fsys.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("checkpoint: discard clone %q: %w", name, err)
+	}
+	if err := g.fsys.SyncDir(path.Dir(dir)); err != nil {
 		return fmt.Errorf("checkpoint: discard clone %q: %w", name, err)
 	}
 	for _, p := range slices.Clone(g.man.Pins) {
@@ -277,6 +363,7 @@ func (cv *cloneVolume) WriteAt(p []byte, off int64) (int, error) {
 			return pos, err
 		}
 		c.written[cv.vol].Add(b)
+		c.dirty.Store(true)
 		pos += hi - lo
 	}
 	return len(p), nil

@@ -74,6 +74,13 @@
 // Group.Clone makes a writable copy-on-write clone of a point for a test
 // failover: a sparse overlay per volume, so a clone of a 100 GiB volume
 // starts in milliseconds; Discard deletes it and releases its pin.
+// Clone.Sync makes the writes made so far durable: it fsyncs the overlays,
+// then atomically replaces the clone's state file (its point and the
+// blocks written). After a restart or a crash, Group.OpenClone reopens the
+// clone with every write the last Sync covered; a block written after it
+// reads as of that Sync or with some of the later writes. What an
+// interrupted Clone or Discard left is no clone (ErrUnknownClone) until
+// DiscardClone removes it.
 // Group.Export writes a point out as standalone images. Group.Rollback
 // makes an older point the live state and discards the newer ones (an
 // unplanned failover to an older point). Group.Verify rehashes a point's

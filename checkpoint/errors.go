@@ -51,11 +51,12 @@ var (
 	ErrPinned = errors.New("checkpoint: recovery point is pinned")
 
 	// ErrCloneExists is returned by Group.Clone when a clone of that name
-	// exists; ErrUnknownClone by DiscardClone when none does.
+	// exists; ErrUnknownClone by DiscardClone and OpenClone when none does
+	// (for OpenClone also when only an interrupted Clone's leftovers do).
 	ErrCloneExists  = errors.New("checkpoint: clone already exists")
 	ErrUnknownClone = errors.New("checkpoint: unknown clone")
 
-	// ErrInvalidName is returned by Pin, Unpin and Clone for a holder or
+	// ErrInvalidName is returned by Pin, Unpin, Clone and OpenClone for a holder or
 	// clone name that is empty, longer than 255 bytes, or (for clones) not
 	// made of [A-Za-z0-9._-].
 	ErrInvalidName = errors.New("checkpoint: invalid pin holder or clone name")

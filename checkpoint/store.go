@@ -75,8 +75,17 @@ type Group interface {
 	Clone(ctx context.Context, id delta.PointID, name string) (Clone, error)
 
 	// Clones lists the names of the clones on disk, including those left
-	// by a previous process (discard them with DiscardClone).
+	// by a previous process (reopen them with OpenClone, or discard them
+	// with DiscardClone).
 	Clones(ctx context.Context) ([]string, error)
+
+	// OpenClone returns clone name: the open one, or one an earlier
+	// process left, reopened with every write its last Clone.Sync made
+	// durable. Errors: ErrInvalidName; ErrUnknownClone when there is no
+	// such clone, or only what an interrupted Clone or Discard left (which
+	// DiscardClone removes); a *DamagedError when its files cannot be
+	// trusted.
+	OpenClone(ctx context.Context, name string) (Clone, error)
 
 	// DiscardClone removes the clone's data and its pin.
 	DiscardClone(ctx context.Context, name string) error
@@ -151,6 +160,15 @@ type Clone interface {
 	Point() Point
 	// Volumes returns one read-write volume per group volume.
 	Volumes() []VolumeReadWriter
+	// Sync makes every write that completed before the call durable:
+	// after a crash, Group.OpenClone returns the clone with those writes.
+	// A write after the last Sync may or may not survive a crash, block by
+	// block (a block written after it reads as of that Sync or with some
+	// of the later writes). Writes wait while Sync runs.
+	Sync() error
+	// WrittenBlocks returns, per volume, the blocks written to the clone
+	// (after a reopen: those the last Sync recorded).
+	WrittenBlocks() []*delta.Set
 	// Discard deletes the overlay and unpins the point. It is idempotent.
 	Discard(ctx context.Context) error
 }

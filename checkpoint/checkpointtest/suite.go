@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 		{"BadDeltas", testBadDeltas},
 		{"Retention", testRetention},
 		{"PinsAndClones", testPinsAndClones},
+		{"OpenClone", testOpenClone},
 		{"ChangedBlocks", testChangedBlocks},
 		{"Rollback", testRollback},
 		{"Export", testExport},

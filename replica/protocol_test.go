@@ -206,14 +206,14 @@ func FuzzGroupRecord(f *testing.F) {
 	f.Add(encodeGroupRecord(nil, nil))
 	f.Add([]byte("BRGR1\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		meta, fo, err := decodeGroupRecord(b)
+		rec, err := decodeRecord(b)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v does not wrap ErrProtocol", err)
 			}
 			return
 		}
-		if again := encodeGroupRecord(meta, fo); string(again) != string(b) {
+		if again := encodeRecord(rec); string(again) != string(b) {
 			t.Fatalf("round trip changed the record:\n in %x\nout %x", b, again)
 		}
 	})

@@ -81,6 +81,12 @@ func (t msgType) String() string {
 		return "ResyncQuery"
 	case msgResyncHashes:
 		return "ResyncHashes"
+	case msgPromote:
+		return "Promote"
+	case msgReverseQuery:
+		return "ReverseQuery"
+	case msgReverseInfo:
+		return "ReverseInfo"
 	}
 	return fmt.Sprintf("msgType(%d)", uint8(t))
 }

@@ -55,6 +55,12 @@ func appendMessage(b []byte, m message) []byte {
 		b = m.appendBody(b)
 	case resyncHashesMsg:
 		b = m.appendBody(b)
+	case promoteMsg:
+		b = m.appendBody(b)
+	case reverseQueryMsg:
+		b = m.appendBody(b)
+	case reverseInfoMsg:
+		b = m.appendBody(b)
 	case nackMsg:
 		b = append(b, byte(m.Code))
 		msg := m.Message
@@ -117,6 +123,18 @@ func checkMessage(m message) error {
 			return bad("%s", why)
 		}
 	case resyncHashesMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
+	case promoteMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
+	case reverseQueryMsg:
+		group = m.Group
+	case reverseInfoMsg:
 		group = m.Group
 		if why := m.check(); why != "" {
 			return bad("%s", why)
@@ -246,6 +264,12 @@ func decodeMessage(frame []byte) (message, error) {
 		m = decodeResyncQuery(r)
 	case msgResyncHashes:
 		m = decodeResyncHashes(r)
+	case msgPromote:
+		m = decodePromote(r)
+	case msgReverseQuery:
+		m = decodeReverseQuery(r)
+	case msgReverseInfo:
+		m = decodeReverseInfo(r)
 	case msgNack:
 		n := nackMsg{Code: Code(r.u8())}
 		if n.Code == 0 || n.Code >= codeCount {

@@ -41,6 +41,9 @@ func (r *Relationship) InitialReplication(ctx context.Context) (CycleResult, err
 }
 
 func (r *Relationship) initialLocked(ctx context.Context) (CycleResult, error) {
+	if r.cfg.Initial.Mode != Network {
+		return r.initialCopyLocked(ctx) // Media or Seed: initial_media.go
+	}
 	if err := r.transition("initial replication", InitialReplicationInProgress); err != nil {
 		return CycleResult{}, err
 	}

@@ -48,10 +48,17 @@ type VolumeConfig struct {
 // InitialMode says how the first full copy reaches the replica.
 type InitialMode uint8
 
-// The initial replication modes built so far.
+// The initial replication modes.
 const (
 	// Network sends the full copy over the transport.
 	Network InitialMode = iota
+	// Media exports the full copy to offline media (Initial.MediaDir) and
+	// waits for ReplicaHost.Import on the replica; writes made meanwhile go
+	// in the first cycle after the import.
+	Media
+	// Seed starts from an existing copy on the replica
+	// (ReplicaHost.Seed) and sends only the blocks whose hashes differ.
+	Seed
 )
 
 // InitialReplication says how and when the first full copy is sent.
@@ -65,6 +72,12 @@ type InitialReplication struct {
 	// Progress, when set, is called as the copy goes with the bytes sent
 	// and the bytes to send in all. It must return quickly.
 	Progress func(done, total int64)
+	// MediaDir is where Mode Media writes the stream (a fresh directory on
+	// a removable disk). Required with Media.
+	MediaDir string
+	// MediaPartSize is the size of the stream's part files with Media
+	// (0 means media.DefaultPartSize).
+	MediaPartSize int64
 }
 
 // QuiesceFunc brings the applications writing to a group to a consistent
@@ -176,8 +189,8 @@ func (c *GroupConfig) Validate() error {
 			return bad("%v", err)
 		}
 	}
-	if c.Initial.Mode != Network {
-		return bad("initial replication mode %d is not built", c.Initial.Mode)
+	if err := c.Initial.validate(); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

@@ -142,6 +142,9 @@ func (s *statsAcc) health(state State, now time.Time) Health {
 	if errors.Is(s.lastErr, ErrReplicaFailedOver) {
 		raise(Critical, "replica failed over: the replica takes no delta from this primary until its failover is cancelled")
 	}
+	if reason := waitingReason(s.lastErr); reason != "" {
+		raise(Warning, reason)
+	}
 	if s.lastErr != nil && s.fatal {
 		raise(Critical, "replication failed and retrying will not help: "+s.lastErr.Error())
 	}

@@ -73,6 +73,7 @@ type CycleEvent struct {
 	Group   string
 	Initial bool // an initial replication, not a cycle
 	Resync  bool // a resynchronization, not a cycle
+	Export  bool // a Media export: the point is not on the replica yet
 	Result  CycleResult
 	Err     error
 }

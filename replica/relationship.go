@@ -52,6 +52,7 @@ type Relationship struct {
 	inDoubt    delta.PointID // sent, acknowledgement not received
 	lastApp    time.Time     // freeze instant of the last app-consistent point
 	lastResync ResyncResult  // the last successful resynchronization
+	init       initialState  // a Media export awaiting import, a Seed's progress
 	stats      statsAcc
 	closed     bool
 	wake       chan struct{}

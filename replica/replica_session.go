@@ -220,6 +220,7 @@ func (s *session) applyDelta(ctx context.Context, m deltaStartMsg) (ackMsg, erro
 		return ackMsg{}, fmt.Errorf("%w: announced point %s, stream made %s", ErrProtocol, m.New, res.Point.ID)
 	}
 	s.log.Info("delta applied", "group", m.Group, "point", res.Point.ID, "bytes", res.Point.Size, "replayed", res.Replayed)
+	s.h.releaseSeed(ctx, g, m.Base) // seed.go
 	return ackMsg{Group: m.Group, Point: res.Point.ID, Hash: res.Point.Hash, Time: res.Point.Time, Replayed: res.Replayed}, nil
 }
 

@@ -166,7 +166,7 @@ func (r *Relationship) resync(ctx context.Context) (ResyncResult, error) {
 
 	lists := make([]*delta.HashList, len(r.included))
 	for ti, ci := range r.included {
-		l, err := delta.HashVolume(ctx, r.cfg.Volumes[ci].Volume, r.geoms[ti])
+		l, err := delta.HashVolume(ctx, r.cfg.Volumes[ci].Volume, r.geoms[ti], r.seedHashOpts(ti)...)
 		if err != nil {
 			return res, fmt.Errorf("replica: hash volume %s: %w", r.infos[ti].ID, err)
 		}
@@ -188,7 +188,7 @@ func (r *Relationship) resync(ctx context.Context) (ResyncResult, error) {
 		return res, fmt.Errorf("replica: freeze: %w", err)
 	}
 	src := newResyncSource(frozen, lists)
-	ack, sent, err := r.sendDelta(ctx, outDelta{what: "resync delta", src: src, base: st.Latest, at: frozen.Time(), cons: delta.ConsistencyCrash})
+	ack, sent, err := r.sendDelta(ctx, outDelta{what: "resync delta", src: src, base: st.Latest, at: frozen.Time(), cons: delta.ConsistencyCrash, opts: r.seedEncodeOpts()})
 	if err != nil {
 		if rerr := frozen.Restore(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("replica: restore frozen blocks: %w", rerr))

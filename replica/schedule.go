@@ -43,6 +43,18 @@ func (r *Relationship) loop(ctx context.Context) {
 				continue
 			}
 			wakeAt = at
+		case InitialReplicationInProgress:
+			// A Media export waits for its import on the replica: each
+			// attempt asks the replica's status (initial_media.go).
+			if !r.awaitingImport() {
+				break
+			}
+			s.active = false
+			if !now.Before(s.nextAttempt) {
+				r.attempt(ctx, &s, true)
+				continue
+			}
+			wakeAt = s.nextAttempt
 		case Replicating:
 			if !s.active {
 				s = schedule{active: true, slot: now, slotOK: true, nextAttempt: now.Add(r.freq)}
@@ -125,7 +137,7 @@ func (r *Relationship) attempt(ctx context.Context, s *schedule, initial bool) {
 	}
 	var err error
 	if initial {
-		if r.State() == InitialReplicationPending {
+		if st := r.State(); st == InitialReplicationPending || (st == InitialReplicationInProgress && r.awaitingImport()) {
 			_, err = r.initialLocked(ctx)
 		}
 	} else if r.State() == Replicating {

@@ -118,7 +118,7 @@ func (r Role) String() string {
 // here, not in their own code.
 var transitions = map[Role]map[State][]State{
 	RolePrimary: {
-		StateNone:                    {InitialReplicationPending, Replicating, ResynchronizationRequired}, // Enable; Reattach
+		StateNone:                    {InitialReplicationPending, Replicating, ResynchronizationRequired, InitialReplicationInProgress}, // Enable; Reattach; ReattachExported
 		InitialReplicationPending:    {InitialReplicationInProgress, Suspended},
 		InitialReplicationInProgress: {Replicating, InitialReplicationPending, ResynchronizationRequired},
 		Replicating:                  {Suspended, ResynchronizationRequired, PreparedForFailover},

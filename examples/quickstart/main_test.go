@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// quickArgs runs the story small and fast: 4 MiB + 1 MiB, cycles back to
+// back while the writer writes 2000 blocks a second.
+func quickArgs(tmp string, extra ...string) []string {
+	return append([]string{"-size", "4MiB", "-cycles", "3", "-every", "0", "-writes", "2000", "-seed", "42", "-tmp", tmp}, extra...)
+}
+
+// The whole story runs, passes every check, prints every step, and keeps
+// its directory with -keep.
+func TestQuickstartTellsTheWholeStory(t *testing.T) {
+	tmp := t.TempDir()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), quickArgs(tmp, "-keep"), &out, &errOut)
+	t.Log(out.String())
+	require.Equal(t, 0, code, "stderr: %s", errOut.String())
+	assert.Empty(t, errOut.String())
+
+	text := out.String()
+	for _, want := range []string{
+		"volumes   5 MiB of a group of 2 volumes",
+		"(seed 42,",
+		"hosts     a CA and 3 certificates made, mutual TLS 1.3",
+		"enable    group vm-quickstart on hv1 → hv2",
+		"initial   replication hv1 → hv2",
+		"100%",
+		"✓ hv2's first point, read back from its store",
+		"cycle 1   hv1 → hv2",
+		"cycle 3   hv1 → hv2",
+		"points    ",
+		"✓ hv2's latest point",
+		"test      failover on hv2 to point",
+		"✓ test failover's clone",
+		"✓ the point itself, untouched by the clone's writes",
+		"test      failover stopped, clone discarded; group Replicating",
+		"unplanned failover on hv2 to the older point",
+		"✓ hv1's next cycle is refused",
+		"cancel    the failover",
+		"✓ chain exactly as before",
+		"✓ hv1's volumes as it stopped",
+		"unplanned failover again on hv2",
+		"complete  the failover",
+		"✓ the committed point, read back from the store",
+		"stats     hv1 → hv2",
+		"health    hv1 → hv2",
+		"kept      ",
+		"OK: every step verified by content hash",
+	} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotContains(t, text, "✗")
+
+	// -keep left the run's directory: volumes, stores and certificates.
+	runs, err := filepath.Glob(filepath.Join(tmp, "blockrep-quickstart-*"))
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	for _, p := range []string{"volumes/system.img", "volumes/data.img", "certs/ca.pem", "certs/hv1.pem", "stores/hv2", "stores/hv3"} {
+		_, err := os.Stat(filepath.Join(runs[0], p))
+		assert.NoError(t, err, p)
+	}
+}
+
+// A byte flipped in the replica's volume file between two steps is found by
+// the next verification: the run prints the difference, exits 1, and still
+// removes its directory.
+func TestQuickstartCatchesACorruptReplica(t *testing.T) {
+	tmp := t.TempDir()
+	var out, errOut bytes.Buffer
+	opt, err := parseOptions(quickArgs(tmp), 1, &errOut)
+	require.NoError(t, err)
+	flipped := false
+	opt.afterStep = func(step string, dirs storyDirs) {
+		if step != "cycles" {
+			return
+		}
+		vols, err := filepath.Glob(filepath.Join(dirs.Stores["hv2"], "groups", groupID, "vol-000.img"))
+		require.NoError(t, err)
+		require.Len(t, vols, 1, "hv2's first volume file")
+		flipByte(t, vols[0], 4096+17)
+		flipped = true
+	}
+	code := runStory(context.Background(), opt, &out, &errOut)
+	t.Log(out.String())
+	require.True(t, flipped, "the hook ran")
+	assert.Equal(t, 1, code)
+	text := out.String()
+	assert.Contains(t, text, "✗ hv2's latest point")
+	assert.Contains(t, text, "1 blocks of system.img differ, the first at 0 B")
+	assert.Contains(t, text, "FAILED after")
+	assert.Contains(t, text, "content differs")
+	assert.NotContains(t, text, "OK:")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the run's directory is removed on failure too")
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	require.NoError(t, err)
+	b[0] ^= 0xFF
+	_, err = f.WriteAt(b, off)
+	require.NoError(t, err)
+}
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{
+		{args: nil, check: func(t *testing.T, o options) {
+			assert.Equal(t, int64(256<<20), o.Size)
+			assert.Equal(t, 10, o.Cycles)
+			assert.Equal(t, uint64(7), o.Seed, "the seed given to parseOptions")
+			assert.False(t, o.Keep)
+		}},
+		{args: []string{"-size", "8MiB", "-seed", "9", "-keep", "-cycles", "4"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, int64(8<<20), o.Size)
+			assert.Equal(t, uint64(9), o.Seed)
+			assert.True(t, o.Keep)
+			assert.Equal(t, 4, o.Cycles)
+		}},
+		{args: []string{"-size", "1KiB"}, wantErr: "outside 256 KiB..64 GiB"},
+		{args: []string{"-size", "lots"}, wantErr: "want a number and a unit"},
+		{args: []string{"-cycles", "2"}, wantErr: "-cycles 2 is outside 3..10000"},
+		{args: []string{"-every", "-1s"}, wantErr: "-every -1s is outside"},
+		{args: []string{"extra"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stderr bytes.Buffer
+			o, err := parseOptions(tt.args, 7, &stderr)
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, errUsage)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, o)
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{in: "65536", want: 65536},
+		{in: "4MiB", want: 4 << 20},
+		{in: "4mb", want: 4 << 20},
+		{in: "1.5 GiB", want: 3 << 29},
+		{in: "256k", want: 256 << 10},
+		{in: "100g", want: 100 << 30},
+		{in: "2TiB", bad: true},
+		{in: "", bad: true},
+		{in: "MiB", bad: true},
+		{in: "4 parsecs", bad: true},
+		{in: "-4MiB", bad: true},
+		{in: "1PiB", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if tt.bad {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// run exits 2 for a flag it does not know, printing why on stderr.
+func TestBadFlagExits2(t *testing.T) {
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 2, run(context.Background(), []string{"-no-such-flag"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "flag provided but not defined: -no-such-flag")
+	assert.Empty(t, out.String())
+}

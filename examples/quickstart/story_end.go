@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/replica"
+)
+
+// end prints the statistics and health of the relationship the story ended
+// with and of the replica host's groups.
+func (s *story) end(ctx context.Context) error {
+	st := s.rel.Stats()
+	s.rep.step("stats     %s → %s, since %s: state %s", s.primary.name, s.replica.name, st.WindowStart.Local().Format("15:04:05"), st.State)
+	s.rep.detail("cycles: %d successful, %d missed, %d errors; last point %.8s at %s",
+		st.SuccessfulCycles, st.MissedCycles, st.Errors, st.LastPoint, st.LastReplication.Local().Format("15:04:05.000"))
+	s.rep.detail("delta size: average %s, maximum %s; latency: average %s, maximum %s; pending %s",
+		formatBytes(st.AverageDeltaBytes), formatBytes(st.MaximumDeltaBytes), formatDuration(st.AverageLatency), formatDuration(st.MaximumLatency), formatBytes(st.PendingBytes))
+	if st.LastError != "" {
+		s.rep.detail("last error: %s", st.LastError)
+	}
+	s.rep.step("health    %s → %s: %s", s.primary.name, s.replica.name, healthLine(s.rel.Health()))
+	for _, h := range s.hosts {
+		g, err := h.rh.Group(ctx, s.group)
+		if err != nil {
+			continue
+		}
+		s.rep.detail("%s keeps %s: %s, %d point(s)", h.name, s.group, g.State, len(g.Points))
+	}
+	return nil
+}
+
+// healthLine writes a health with its reasons.
+func healthLine(h replica.Health) string {
+	if len(h.Reasons) == 0 {
+		return h.Level.String()
+	}
+	return h.Level.String() + " — " + strings.Join(h.Reasons, "; ")
+}
+
+// samePoints reports whether two chains name the same points with the same
+// content, in the same order.
+func samePoints(a, b []checkpoint.Point) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Hash != b[i].Hash {
+			return false
+		}
+	}
+	return true
+}

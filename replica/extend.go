@@ -10,6 +10,7 @@ import (
 
 	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/transport"
 )
 
 // DefaultExtendFrequency is the forwarding frequency of an extension whose
@@ -83,6 +84,10 @@ type ExtendConfig struct {
 	// bytes of blocks done and in all.
 	Progress func(done, total int64)
 
+	// ChunkSize is the frame size the delta is cut into (0 means
+	// transport.DefaultChunkSize).
+	ChunkSize int
+
 	// OnForward, when set, is called after every forward attempt,
 	// scheduled or ForwardNow, once its outcome is in Extensions. It runs
 	// on the forwarding goroutine and must return quickly.
@@ -103,6 +108,8 @@ func (c *ExtendConfig) Validate() error {
 		return fmt.Errorf("%w: ExtendConfig.Replica is %d bytes, more than %d", ErrInvalidConfig, len(c.Replica), MaxExtendAddr)
 	case c.Frequency != 0 && c.Frequency < MinFrequency:
 		return fmt.Errorf("%w: ExtendConfig.Frequency %s is below %s", ErrInvalidConfig, c.Frequency, MinFrequency)
+	case c.ChunkSize < 0 || c.ChunkSize > transport.MaxFrameSize:
+		return fmt.Errorf("%w: ExtendConfig.ChunkSize %d outside 0..%d", ErrInvalidConfig, c.ChunkSize, transport.MaxFrameSize)
 	case c.Retention.Additional < 0 || c.Retention.Additional >= checkpoint.MaxPoints || c.Retention.Spacing < 0:
 		return fmt.Errorf("%w: ExtendConfig.Retention %+v out of bounds", ErrInvalidConfig, c.Retention)
 	}

@@ -99,7 +99,7 @@ func (c *forwardConn) sendDelta(ctx context.Context, hdr delta.Header, src delta
 		}
 		vc <- verdict{a, err}
 	}()
-	w := transport.NewWriter(sctx, c.conn, transport.DefaultChunkSize)
+	w := transport.NewWriter(sctx, c.conn, c.e.cfg.ChunkSize)
 	enc, err := delta.NewEncoder(w, hdr, append([]delta.EncoderOption{delta.WithCompression(true)}, opts...)...)
 	if err == nil {
 		est, err = enc.Encode(sctx, src)

@@ -63,6 +63,63 @@
 // If the acknowledgement of a committed point is lost, the next cycle
 // learns it from the replica's status and builds on that point.
 //
+// # Initial replication: network, offline media, seed
+//
+// GroupConfig.Initial.Mode says how the first copy reaches the replica.
+// In every mode Enable creates the group on the replica over the
+// transport, Run starts the initial replication at Initial.At (at once
+// when zero) and retries it with back-off, Relationship.InitialReplication
+// runs its next step now, and Initial.Progress hears the bytes done out of
+// the total, ending with done == total.
+//
+// Network (the default) sends every non-zero block over the transport.
+//
+// Media exports the copy to offline media for a group too large for the
+// link: the freeze, capture and encoding are those of Network, but the
+// stream goes into Initial.MediaDir (a fresh directory on a removable
+// disk) as transport/media parts and a manifest, under a fresh point id;
+// nothing is sent. The frozen blocks are then clean, and the relationship
+// stays InitialReplicationInProgress waiting for the import, with the
+// exported point remembered (Relationship.ExportedPoint). Writes made
+// meanwhile are tracked as usual — that is the queue: they travel as the
+// first delta after the import, one delta, not a point per missed cycle.
+// On the replica's site the operator runs ReplicaHost.Import on the
+// directory. It verifies the whole stream (every part's checksum and the
+// delta's own checks) before changing anything, so damaged media is
+// refused with media.ErrIncomplete, media.ErrCorrupt or a
+// *media.PartError and the store stays as it was; importing the same
+// point again is Replayed. Import does not consult the Authorizer (the
+// operator runs it locally). When the group is missing on the replica,
+// Import creates it from the stream: the delta header's Meta carries the
+// group record (metadata and failover settings) and the media labels the
+// retention. Each attempt of the primary asks the replica's status: no
+// point yet is ErrSeedMissing, counted and retried with back-off while
+// Health is Warning ("waiting for offline import"); the exported point
+// makes the relationship Replicating and its next cycle sends what was
+// written meanwhile; another point makes it ResynchronizationRequired.
+// The content hash of the imported point is learnt with the first
+// cycle's acknowledgement. A primary that restarts while it waits keeps
+// the exported point and its instant and calls PrimaryHost.ReattachExported;
+// if its change tracking did not survive, the import leads to
+// ResynchronizationRequired instead of Replicating.
+//
+// Seed starts from a copy the replica already has (restored from a
+// backup, copied by hand): the operator hands it to ReplicaHost.Seed, one
+// io.ReaderAt per volume of exactly the volume's size (else a
+// *SeedVolumeError), into the group Enable created, which must hold no
+// point yet. Seed applies it as the group's first point, crash-safely,
+// under a fresh id, pinned with holder SeedPinHolder to mark it as no
+// primary's point until a delta builds on it. The primary's initial
+// replication is then a resynchronization against the seed point (see
+// Resynchronization): it hashes every block, compares with the seed's
+// hash tree, and sends only the blocks that differ — plus those written
+// meanwhile — and the replica's content hash must come out equal to the
+// primary's. Progress counts the bytes hashed, then the bytes sent;
+// LastResync reports the differing blocks and the hash traffic. While
+// the replica holds no seed the attempt fails with ErrSeedMissing (Health
+// Warning, "waiting for the seed copy") and the relationship is
+// InitialReplicationPending again, so Run retries it with back-off.
+//
 // # Restarting the primary
 //
 // With GroupConfig.TrackerState, change tracking survives a restart: the
@@ -170,6 +227,53 @@
 // restart on disk (with their pins) but cannot be reopened: the next
 // failover or test failover of the group discards the one it finds.
 //
+// # Extended replication
+//
+// A replica host forwards a group's recovery points to a further replica
+// (an extended replica) at a frequency of its own. To the extended
+// replica the forwarding host is a primary like any other: the same
+// Hello, CreateGroup and DeltaStart messages, the same authorization (its
+// Authorizer names the forwarding host's identity). ReplicaConfig.Transport
+// dials it:
+//
+//	err := rh.Extend(ctx, "vm-42", replica.ExtendConfig{
+//		Replica:   "dr.example:7300",
+//		Frequency: replica.Frequency15m,                // 5 minutes if 0
+//		Retention: checkpoint.Retention{Additional: 4}, // the extended replica's own
+//	})
+//
+// A forward takes the group's latest point P. When P is the point
+// forwarded last, it sends nothing: forwarding more often than points
+// arrive finds nothing new, so it is never faster than its upstream.
+// Otherwise it pins P and sends, read from P's view, the blocks changed
+// since the point L forwarded last (checkpoint ChangedBlocks): the points
+// in between are coalesced into one delta, which carries P's own id,
+// instant and consistency, so the extended replica's points are a
+// subsequence of this replica's; its acknowledgement must carry P's
+// content hash. The first forward creates the group there (same volumes,
+// block size, metadata and failover settings, ExtendConfig.Retention) and
+// sends every block. L stays pinned (holder "extend:" and the address)
+// until P is acknowledged, so retention never prunes a point a downstream
+// hop still needs. Pins are durable: after a restart the caller calls
+// Extend again, and forwarding carries on from the pinned point. The
+// extended replica may Extend in turn: chains of any depth.
+//
+// Forwards run while Serve runs — at once, then every Frequency, with a
+// primary's back-off after failures; ForwardNow runs one now, StopExtend
+// ends the extension and releases its pins, and Extensions reports each
+// one's last point, counts, bytes and health. A cut forward leaves the
+// extended replica at L; the next one sends again. After an unplanned
+// failover on this replica, forwarding goes on: the point CompleteFailover
+// commits is a new latest point, forwarded from L like any other (the pin
+// keeps L when the failover drops the other points).
+//
+// When the extended replica is at a point this replica does not have (it
+// was rolled back or failed over there), the forward returns an
+// *ExtendDivergedError: remove the group on the extended replica
+// (checkpoint Store.RemoveGroup there) and the next forward makes a full
+// copy. An acknowledgement with another content hash than P's returns
+// ErrForwardMismatch and stops the extension until StopExtend and Extend.
+//
 // # Protocol
 //
 // One connection per relationship carries small versioned messages (see
@@ -188,6 +292,9 @@
 //     retention, app-consistent interval, compression, excluded volumes);
 //   - initial replication over the transport, now or scheduled, with
 //     progress;
+//   - initial replication by offline media (export, ReplicaHost.Import,
+//     writes made meanwhile sent after the import) and from a seed copy on
+//     the replica (ReplicaHost.Seed, then only the differing blocks);
 //   - cycles at the frequency, with app-consistent points, back-off of
 //     failed cycles and missed-cycle counting;
 //   - suspend, resume and remove;
@@ -199,16 +306,16 @@
 //     cancel), which the primary sees as ErrReplicaFailedOver;
 //   - test failover while replication goes on;
 //   - resynchronization by hash comparison, on request or in a daily
-//     window.
+//     window;
+//   - extended replication: a replica forwards its points to a further
+//     replica at its own frequency, coalescing the points in between,
+//     chains of any depth.
 //
 // Not built yet:
 //
 //   - planned failover;
 //   - reverse replication (a FailedOver group does not become a primary);
-//   - extended replication to a further hop;
 //   - split-brain detection between two primaries;
-//   - initial replication from offline media or from a seed copy on the
-//     replica;
 //   - durable failover state: a replica group's failover or test failover
 //     state lives in the replica host's memory and does not survive its
 //     restart;

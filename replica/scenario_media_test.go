@@ -509,3 +509,58 @@ func rewrite(t *testing.T, path string, change func([]byte) []byte) func() {
 	require.NoError(t, os.WriteFile(path, change(append([]byte(nil), orig...)), 0o644))
 	return func() { require.NoError(t, os.WriteFile(path, orig, 0o644)) }
 }
+
+// An export that cannot write its stream (the directory holds another
+// one) fails, leaves the relationship InitialReplicationPending and keeps
+// every block for the next attempt, which succeeds into a fresh directory.
+func TestMediaExportFailureKeepsBlocks(t *testing.T) {
+	const size = 64 << 10
+	e := newEnv(t)
+	cfg, vols, dir := mediaConfig(t, size)
+	fillRandom(t, vols, 551)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, media.PartName(1)), []byte("another stream"), 0o644))
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.ErrorIs(t, err, media.ErrExists)
+	ev := e.event()
+	require.ErrorIs(t, ev.Err, media.ErrExists)
+	assert.False(t, ev.Export)
+	assert.Equal(t, replica.InitialReplicationPending, rel.State())
+	id, _ := rel.ExportedPoint()
+	assert.True(t, id.IsZero())
+	assert.Equal(t, int64(1), rel.Stats().Errors)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, media.PartName(1))))
+	res, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, nonZeroBlocks([][]byte{vols[0].snapshot(), vols[1].snapshot()}), res.Blocks)
+	_, err = e.replica.Import(e.ctx, dir)
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, e.pointImages("vm1", res.Point))
+}
+
+// A replica at another point than the exported one (the operator imported
+// another group's disk, or seeded it) cannot be built on: the relationship
+// requires resynchronization, which compares with that point.
+func TestMediaReplicaAtAnotherPoint(t *testing.T) {
+	const size = 64 << 10
+	e := newEnv(t)
+	cfg, vols, _ := mediaConfig(t, size)
+	fillRandom(t, vols, 561)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	_, err = e.replica.Seed(e.ctx, "vm1", seedCopies(t, vols, 2, 562))
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.Error(t, err)
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	assert.Equal(t, replica.Critical, rel.Health().Level)
+	rs, err := rel.Resynchronize(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), rs.DifferingBlocks)
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, e.pointImages("vm1", rs.Point))
+}

@@ -1,0 +1,60 @@
+// Command blockrep is a host tool for blockrep replication: a replica host
+// serves a recovery-point store to authorized primaries over mutual TLS,
+// and a primary host replicates image files to it, cycle after cycle, with
+// failover, test failover and status from the command line.
+//
+// Run "blockrep help" for the commands and "blockrep COMMAND --help" for
+// the flags of one. Errors are one line on stderr and a non-zero exit
+// status (2 for a usage error).
+//
+// # Replica host
+//
+// "blockrep serve --store DIR --listen ADDR" keeps the groups of every
+// authorized primary in the store DIR. --allow IDENTITY[=GROUP-PATTERN]
+// names the primaries (the name in their certificate) and the groups
+// each may replicate; without --allow, any peer whose certificate the CA
+// issued may. serve stops cleanly on SIGINT or SIGTERM; a SIGKILL at any
+// moment loses no committed recovery point, because the store commits
+// every point with fsync and an atomic rename and rolls an interrupted
+// apply back the next time the group is opened.
+//
+// # One process per store
+//
+// serve holds an exclusive lock on DIR/blockrep.lock and answers the other
+// store commands — points, export, status --store, failover — on the unix
+// socket DIR/blockrep.sock (mode 0600). Every change to a store and every
+// read of it while serve runs thus happens in one process: opening a group
+// can roll back an apply that serve has in progress, so a second process
+// must never open a served store. When no serve runs, those commands take
+// the lock themselves and open the store directly; a failover needs a
+// running serve, whose memory holds the failover until it is completed,
+// cancelled or stopped.
+//
+// # Primary host
+//
+// "blockrep enable --state DIR ..." records a group of image files in the
+// state directory DIR and, by default, sends the initial copy at once with
+// a progress bar. Each later command is a short process: it locks DIR,
+// reopens the relationship from DIR (its persistent change tracker and
+// last acknowledged point), does its work and records the outcome.
+//
+// The image files may be written by any program: "sync" hashes every 4 KiB
+// page (delta.Scan) and compares with the page hashes kept from the last
+// acknowledged cycle, marks the blocks that differ
+// (replica.Relationship.MarkChanged), runs one cycle, and keeps the new
+// hashes only once the replica acknowledged the point. The id of every
+// point is recorded as pending before the replica hears of it, so a point
+// whose acknowledgement is lost — the replica killed after its commit — is
+// built on by the next sync instead of forcing a resynchronization.
+// "run" does the same for every group at its frequency until interrupted.
+// Statistics add up across processes in the state files; "status --state"
+// reads them without contacting the replica.
+//
+// # Security
+//
+// --cert, --key and --ca give the host's certificate and the CA that
+// vouches for peers (mutual TLS 1.3, package transport/tcp). --insecure
+// selects plain TCP for tests and trusted links and prints a warning.
+// The primary records the TLS files at enable and reuses them when a
+// later command gives none.
+package main

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// writeImage creates an image file of size bytes: random data in the first
+// third, text-like data in the second, zeros after.
+func writeImage(t *testing.T, rng *rand.Rand, path string, size int) {
+	t.Helper()
+	b := make([]byte, size)
+	for i := range b[:size/3] {
+		b[i] = byte(rng.Uint32())
+	}
+	line := []byte("the quick brown fox jumps over the lazy dog 0123456789\n")
+	for i := size / 3; i < 2*size/3; i++ {
+		b[i] = line[i%len(line)]
+	}
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+}
+
+// randomWrites writes n random runs of 1..16 KiB into the file, as a
+// program writing its own image would, and returns the 64 KiB blocks
+// touched.
+func randomWrites(t *testing.T, rng *rand.Rand, path string, size int64, n int) map[int64]bool {
+	t.Helper()
+	touched := map[int64]bool{}
+	for range n {
+		l := 1 + rng.Int64N(16<<10)
+		off := rng.Int64N(size - l)
+		b := make([]byte, l)
+		for i := range b {
+			b[i] = byte(rng.Uint32()) | 1
+		}
+		writeAt(t, path, off, b)
+		for blk := off >> 16; blk <= (off+l-1)>>16; blk++ {
+			touched[blk] = true
+		}
+	}
+	return touched
+}
+
+// TestEndToEnd drives two hosts over mutual TLS on loopback as an operator
+// would: enable, sync after ordinary file writes, export and compare,
+// test failover, unplanned failover and cancel, status.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the blockrep binary")
+	}
+	seed := uint64(20261125)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	hc := makeCerts(t, dir, "hosta.test", "hostb.test", "intruder.test")
+	a, b := hc["hosta.test"], hc["hostb.test"]
+
+	// Host A: the primary's two image files and its state directory.
+	disk := filepath.Join(dir, "a", "disk.img")
+	logs := filepath.Join(dir, "a", "logs.img")
+	require.NoError(t, os.MkdirAll(filepath.Dir(disk), 0o755))
+	writeImage(t, rng, disk, 3<<20)
+	writeImage(t, rng, logs, 1<<20+12345)
+	state := filepath.Join(dir, "a", "state")
+
+	// Host B: serve, authorizing only host A for groups vm*.
+	storeB := filepath.Join(dir, "b", "store")
+	srvB := startServe(t, append([]string{"--store", storeB, "--listen", "127.0.0.1:0", "--allow", "hosta.test=vm*"}, b.flags()...)...)
+
+	// An unauthorized primary gets nothing.
+	in := hc["intruder.test"]
+	r := cli(t, append([]string{"enable", "--state", filepath.Join(dir, "intruder"), "--group", "vm1", "--volume", disk,
+		"--replica", srvB.addr}, in.flags()...)...)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "unauthorized")
+	// Nor does host A for a group outside its pattern.
+	r = cli(t, append([]string{"enable", "--state", filepath.Join(dir, "a", "other"), "--group", "db1", "--volume", disk,
+		"--replica", srvB.addr}, a.flags()...)...)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "unauthorized")
+
+	// Enable with the initial copy over the network.
+	out := ok(t, append([]string{"enable", "--state", state, "--group", "vm1", "--volume", disk, "--volume", logs,
+		"--replica", srvB.addr, "--points", "4", "--point-every", "0"}, a.flags()...)...)
+	assert.Contains(t, out, "initial replication done")
+	var pts []pointJSON
+	okJSON(t, &pts, "points", "--store", storeB, "--group", "vm1", "--json")
+	require.Len(t, pts, 1)
+
+	// Ordinary writes by another program, then one cycle.
+	touched := randomWrites(t, rng, disk, 3<<20, 12)
+	var sr syncResult
+	okJSON(t, &sr, "sync", "--state", state, "--group", "vm1", "--json")
+	assert.Equal(t, int64(len(touched)), sr.Blocks)
+	assert.Positive(t, sr.BytesSent)
+	assert.False(t, sr.Initial)
+
+	// The replica's latest point is the files, byte for byte.
+	exp := filepath.Join(dir, "export1")
+	ok(t, "export", "--store", storeB, "--group", "vm1", "--out", exp)
+	requireSameFile(t, disk, filepath.Join(exp, "disk.img"))
+	requireSameFile(t, logs, filepath.Join(exp, "logs.img"))
+	okJSON(t, &pts, "points", "--store", storeB, "--group", "vm1", "--json")
+	require.Len(t, pts, 2)
+	assert.Equal(t, sr.Point, pts[1].ID)
+	assert.Equal(t, "crash", pts[1].Kind)
+	assert.Equal(t, sr.Blocks, pts[1].Blocks)
+	assert.Equal(t, sr.BytesSent, pts[1].Bytes)
+	firstPoint := pts[0].ID
+	diskAtFirst := filepath.Join(exp, "disk-first.img")
+
+	// Test failover on the older point while replication goes on.
+	tf := filepath.Join(dir, "testfailover")
+	ok(t, "failover", "--store", storeB, "--group", "vm1", "--test", "--point", firstPoint, "--out", tf)
+	ok(t, "export", "--store", storeB, "--group", "vm1", "--point", firstPoint, "--out", filepath.Join(exp, "first"))
+	require.NoError(t, os.Rename(filepath.Join(exp, "first", "disk.img"), diskAtFirst))
+	requireSameFile(t, diskAtFirst, filepath.Join(tf, "disk.img"))
+	var rst []replicaStatus
+	okJSON(t, &rst, "status", "--store", storeB, "--group", "vm1", "--json")
+	require.Len(t, rst, 1)
+	assert.Equal(t, "TestFailoverRunning", rst[0].State.String())
+	randomWrites(t, rng, logs, 1<<20, 3)
+	okJSON(t, &sr, "sync", "--state", state, "--group", "vm1", "--json")
+	ok(t, "failover", "--store", storeB, "--group", "vm1", "--stop-test")
+	ok(t, "export", "--store", storeB, "--group", "vm1", "--out", filepath.Join(dir, "export2"))
+	requireSameFile(t, logs, filepath.Join(dir, "export2", "logs.img"))
+
+	// Unplanned failover: the primary's cycles are refused until cancel.
+	ok(t, "failover", "--store", storeB, "--group", "vm1", "--point", "latest")
+	r = cli(t, "sync", "--state", state, "--group", "vm1")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "failed over on the replica")
+	ok(t, "failover", "--store", storeB, "--group", "vm1", "--cancel")
+	randomWrites(t, rng, disk, 3<<20, 2)
+	okJSON(t, &sr, "sync", "--state", state, "--group", "vm1", "--json")
+	ok(t, "export", "--store", storeB, "--group", "vm1", "--out", filepath.Join(dir, "export3"))
+	requireSameFile(t, disk, filepath.Join(dir, "export3", "disk.img"))
+
+	// Status on both hosts.
+	var pst []primaryStatus
+	okJSON(t, &pst, "status", "--state", state, "--json")
+	require.Len(t, pst, 1)
+	assert.Equal(t, "vm1", pst[0].Group)
+	assert.Equal(t, "Replicating", pst[0].State.String())
+	assert.Equal(t, "Normal", pst[0].Health.Level.String())
+	assert.Equal(t, sr.Point, pst[0].LastPoint)
+	assert.Equal(t, int64(4), pst[0].Statistics.SuccessfulCycles)
+	assert.Equal(t, int64(1), pst[0].Statistics.Errors)
+	okJSON(t, &rst, "status", "--store", storeB, "--json")
+	require.Len(t, rst, 1)
+	assert.Equal(t, "Replicating", rst[0].State.String())
+	assert.Equal(t, sr.Point, rst[0].LatestPoint)
+	assert.True(t, rst[0].Served)
+
+	// serve stops cleanly; the store reads the same without it.
+	srvB.stop(t)
+	okJSON(t, &rst, "status", "--store", storeB, "--json")
+	assert.False(t, rst[0].Served)
+	assert.Equal(t, sr.Point, rst[0].LatestPoint)
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/replica"
+)
+
+// syncResult is what one sync did; its JSON is the contract of
+// "blockrep sync --json".
+type syncResult struct {
+	Group      string `json:"group"`
+	Point      string `json:"point"`
+	Initial    bool   `json:"initial"`
+	Blocks     int64  `json:"blocks"`
+	BytesSent  int64  `json:"bytes_sent"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// errSuspended and errResyncRequired refuse a sync the group's state does
+// not allow.
+var (
+	errSuspended      = errors.New("replication is suspended (blockrep resume)")
+	errResyncRequired = errors.New("resynchronization is required (blockrep resync)")
+)
+
+// scanVolumes compares every volume with the page hashes of the last
+// acknowledged cycle and returns what changed.
+func (g *primaryGroup) scanVolumes(ctx context.Context) ([]*delta.ScanResult, error) {
+	out := make([]*delta.ScanResult, len(g.files))
+	for i, f := range g.files {
+		geom := delta.Geometry{Size: g.st.Sizes[i], BlockSize: g.st.BlockSize}
+		var prev *delta.PageHashes
+		if !g.st.LastPoint.IsZero() {
+			var err error
+			if prev, err = g.loadHashes(i, geom); err != nil {
+				return nil, err
+			}
+		}
+		res, err := delta.Scan(ctx, f, geom, prev)
+		if err != nil {
+			return nil, fmt.Errorf("scanning %s: %w", f.Name(), err)
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// loadHashes reads volume i's page hashes; nil when there are none (every
+// page then counts as changed).
+func (g *primaryGroup) loadHashes(i int, geom delta.Geometry) (*delta.PageHashes, error) {
+	pages := (geom.Size + delta.PageSize - 1) / delta.PageSize
+	b, err := readFileLimit(g.dir.hashesPath(g.st.Group, i), pages*16+4096)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	h, _, err := delta.UnmarshalPageHashes(b, pages)
+	if err != nil || h.Geometry().Size != geom.Size {
+		// Damaged or stale hashes only cost a full comparison: every page
+		// counts as changed and is sent again.
+		return nil, nil
+	}
+	return h, nil
+}
+
+// saveHashes keeps the scans' page hashes for the next sync.
+func (g *primaryGroup) saveHashes(scans []*delta.ScanResult) error {
+	for i, s := range scans {
+		b, err := s.Hashes.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(g.dir.hashesPath(g.st.Group, i), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mark marks the blocks the scans found changed.
+func (g *primaryGroup) mark(scans []*delta.ScanResult) error {
+	for i, s := range scans {
+		if s.Blocks.Empty() {
+			continue
+		}
+		if err := g.rel.MarkChanged(i, s.Blocks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sync runs one cycle — the initial replication while none was
+// acknowledged — after finding the changes made to the files since the
+// last one, and records its outcome in the state directory. scheduled says
+// whether it is one of run's cycles (a failure then counts as missed).
+func (g *primaryGroup) sync(ctx context.Context, scheduled bool) (syncResult, error) {
+	start := time.Now()
+	out := syncResult{Group: g.st.Group}
+	if g.st.Stats.WindowStart.IsZero() {
+		g.st.Stats.WindowStart = start
+	}
+	switch g.rel.State() {
+	case replica.Suspended:
+		return out, errSuspended
+	case replica.ResynchronizationRequired:
+		g.saveState()
+		return out, errResyncRequired
+	}
+	res, scans, err := g.cycle(ctx)
+	if err != nil {
+		g.st.Stats.failure(err, scheduled)
+		if serr := g.saveState(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return out, err
+	}
+	if err := g.commit(res.Point, res.Time, scans); err != nil {
+		return out, err
+	}
+	g.st.Stats.success(time.Now(), res.StreamBytes, res.Latency)
+	if err := g.saveState(); err != nil {
+		return out, err
+	}
+	out.Point = res.Point.String()
+	out.Initial = res.Base.IsZero()
+	out.Blocks = res.Blocks
+	out.BytesSent = res.StreamBytes
+	out.DurationMS = time.Since(start).Milliseconds()
+	return out, nil
+}
+
+// cycle scans, marks and sends.
+func (g *primaryGroup) cycle(ctx context.Context) (replica.CycleResult, []*delta.ScanResult, error) {
+	scans, err := g.scanVolumes(ctx)
+	if err != nil {
+		return replica.CycleResult{}, nil, err
+	}
+	if g.rel.State() == replica.InitialReplicationPending {
+		res, err := g.rel.InitialReplication(ctx)
+		return res, scans, err
+	}
+	if err := g.mark(scans); err != nil {
+		return replica.CycleResult{}, nil, err
+	}
+	res, err := g.rel.Cycle(ctx)
+	if err == nil || g.rel.State() != replica.ResynchronizationRequired ||
+		g.st.PendingPoint.IsZero() || g.st.PendingPoint == g.st.LastPoint {
+		return res, scans, err
+	}
+	// The replica is at a point this relationship does not know: the one
+	// an earlier process announced and never heard acknowledged, if the
+	// replica committed it. Reattach on it and try once more.
+	pending := g.st.PendingPoint
+	if rerr := g.host.Remove(ctx, g.st.Group); rerr != nil {
+		return res, scans, errors.Join(err, rerr)
+	}
+	g.rel = nil
+	if rerr := g.reattach(ctx, pending); rerr != nil {
+		return res, scans, errors.Join(err, rerr)
+	}
+	if err := g.mark(scans); err != nil {
+		return replica.CycleResult{}, nil, err
+	}
+	res, err = g.rel.Cycle(ctx)
+	return res, scans, err
+}
+
+// commit records an acknowledged point: the page hashes first, then the
+// state naming the point. A crash between the two leaves the point pending
+// (the next cycle builds on it) and the hashes newer than the state says,
+// which only makes the next scan find what came after.
+func (g *primaryGroup) commit(point delta.PointID, at time.Time, scans []*delta.ScanResult) error {
+	if err := g.saveHashes(scans); err != nil {
+		return err
+	}
+	g.st.LastPoint, g.st.LastTime, g.st.PendingPoint = point, at, delta.PointID{}
+	return nil
+}
+
+// resync resynchronizes the group and records the outcome.
+func (g *primaryGroup) resync(ctx context.Context) (replica.ResyncResult, error) {
+	if g.st.Stats.WindowStart.IsZero() {
+		g.st.Stats.WindowStart = time.Now()
+	}
+	scans, err := g.scanVolumes(ctx)
+	if err != nil {
+		return replica.ResyncResult{}, err
+	}
+	res, err := g.rel.Resynchronize(ctx)
+	if err != nil {
+		g.st.Stats.failure(err, false)
+		if serr := g.saveState(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return res, err
+	}
+	if err := g.commit(res.Point, res.Time, scans); err != nil {
+		return res, err
+	}
+	g.st.Stats.success(time.Now(), res.StreamBytes, res.Latency)
+	return res, g.saveState()
+}

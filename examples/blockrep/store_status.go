@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/blockrep/blockrep/replica"
+)
+
+// replicaStatus is one group of "blockrep status --store DIR --json".
+type replicaStatus struct {
+	Group       string         `json:"group"`
+	Role        string         `json:"role"` // replica
+	State       replica.State  `json:"state"`
+	Health      replica.Health `json:"health"`
+	Volumes     []volumeJSON   `json:"volumes"`
+	BlockSize   int            `json:"block_size"`
+	Points      int            `json:"points"`
+	LatestPoint string         `json:"latest_point,omitempty"`
+	LatestTime  time.Time      `json:"latest_time,omitzero"`
+	LastContact time.Time      `json:"last_contact,omitzero"`
+	Served      bool           `json:"served"` // a blockrep serve holds the store
+}
+
+type volumeJSON struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+}
+
+func (h *storeHost) status(ctx context.Context, group string) ([]replicaStatus, error) {
+	ids := []string{group}
+	if group == "" {
+		var err error
+		if ids, err = h.rh.Groups(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]replicaStatus, 0, len(ids))
+	for _, id := range ids {
+		g, err := h.rh.Group(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		s := replicaStatus{Group: id, Role: "replica", State: g.State, BlockSize: g.BlockSize,
+			Points: len(g.Points), LastContact: g.LastContact.UTC(), Served: h.served}
+		if g.LastContact.IsZero() {
+			s.LastContact = time.Time{}
+		}
+		for _, v := range g.Volumes {
+			s.Volumes = append(s.Volumes, volumeJSON{Name: v.ID, Size: v.Size})
+		}
+		if n := len(g.Points); n > 0 {
+			s.LatestPoint = g.Points[n-1].ID.String()
+			s.LatestTime = g.Points[n-1].Time.UTC()
+		}
+		s.Health = replicaHealth(g, time.Now())
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// replicaHealth judges a replica group: Critical without any point,
+// Warning while failed over and waiting for completion or when the latest
+// point is older than replica.MaxTimeSinceSuccess.
+func replicaHealth(g replica.ReplicaGroup, now time.Time) replica.Health {
+	var h replica.Health
+	switch g.State {
+	case replica.FailedOverWaitingCompletion:
+		h.Level = replica.Warning
+		h.Reasons = append(h.Reasons, "failed over, waiting for completion or cancellation")
+	case replica.TestFailoverRunning:
+		h.Reasons = append(h.Reasons, "a test failover is running")
+	case replica.FailedOver:
+		h.Reasons = append(h.Reasons, "failed over: this copy is the group's primary image")
+	}
+	if len(g.Points) == 0 {
+		h.Level = replica.Critical
+		h.Reasons = append([]string{"no recovery point yet"}, h.Reasons...)
+		return h
+	}
+	latest := g.Points[len(g.Points)-1].Time
+	if d := now.Sub(latest); g.State == replica.Replicating && d > replica.MaxTimeSinceSuccess {
+		h.Level = max(h.Level, replica.Warning)
+		h.Reasons = append(h.Reasons, fmt.Sprintf("latest point is %s old", d.Truncate(time.Second)))
+	}
+	return h
+}

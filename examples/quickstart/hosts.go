@@ -108,7 +108,8 @@ func startHost(ctx context.Context, root string, s hostSpec, ca *certs.CA, dir *
 			return h, err
 		}
 	}
-	cfg := replica.ReplicaConfig{Listener: h.listener, Store: h.store, Authorizer: auth}
+	// Transport dials the extended replica when this host forwards to one.
+	cfg := replica.ReplicaConfig{Listener: h.listener, Store: h.store, Authorizer: auth, Transport: h.tr}
 	if h.rh, err = replica.NewReplicaHost(cfg); err != nil {
 		return h, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,11 +17,20 @@ import (
 type report struct {
 	mu    sync.Mutex
 	w     io.Writer
+	live  bool // w is a terminal: progress bars redraw in place
 	start time.Time
 	bar   bool // a progress bar is on the current line
 }
 
-func newReport(w io.Writer) *report { return &report{w: w, start: time.Now()} }
+func newReport(w io.Writer) *report {
+	r := &report{w: w, start: time.Now()}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			r.live = true
+		}
+	}
+	return r
+}
 
 // step prints a numbered headline.
 func (r *report) step(format string, args ...any) {
@@ -54,7 +64,8 @@ func (r *report) line(s string) {
 
 // progress returns a function for InitialReplication.Progress and
 // ExtendConfig.Progress that draws a bar on one line, redrawn with a
-// carriage return at every 5%, and ends the line at 100%.
+// carriage return at every 5%, and ends the line at 100%. When the output is
+// not a terminal (a pipe, a file, a test) only the finished bar is printed.
 func (r *report) progress(label string) func(done, total int64) {
 	last := -1
 	return func(done, total int64) {
@@ -69,6 +80,9 @@ func (r *report) progress(label string) func(done, total int64) {
 			return
 		}
 		last = pct
+		if !r.live && pct < 100 {
+			return
+		}
 		const width = 40
 		fill := pct * width / 100
 		r.mu.Lock()

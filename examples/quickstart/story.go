@@ -39,6 +39,8 @@ type story struct {
 	primary *host
 	replica *host
 	cycles  int // cycles run so far
+
+	forwards *forwardLog // hv2's forwards to hv3
 }
 
 // step is one part of the story, named for the test hook.
@@ -78,6 +80,7 @@ func (s *story) steps() []step {
 		{"hosts", s.startHosts},
 		{"enable", s.enable},
 		{"initial", s.initialReplication},
+		{"extend", s.extend},
 		{"cycles", s.runCycles},
 		{"points", s.listPoints},
 		{"test-failover", s.testFailover},

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/blockrep/blockrep/replica"
 )
 
 // forwardEvery is how many cycles pass between two forwards to hv3.
@@ -34,7 +36,13 @@ func (s *story) runCycles(ctx context.Context) error {
 	s.rep.step("writer    writes %d random blocks a second through hv1's tracked volumes (a quarter of them zeros)", s.writesPerSecond())
 	s.rep.step("cycles    %d cycles, %s: this program calls Relationship.Cycle itself — PrimaryHost.Run", s.opt.Cycles, s.every())
 	s.rep.detail("would run them at the group's frequency, and the library's shortest is %s, too slow for a demo", formatDuration(30*time.Second))
-	return s.cycleLoop(ctx, s.opt.Cycles, nil)
+	s.rep.detail("every %d cycles hv2 forwards its latest point to hv3 (ForwardNow; on its own it would every %s)", forwardEvery, formatDuration(replica.DefaultExtendFrequency))
+	return s.cycleLoop(ctx, s.opt.Cycles, func(ctx context.Context, i int) error {
+		if i%forwardEvery != 0 && i != s.opt.Cycles {
+			return nil
+		}
+		return s.forward(ctx)
+	})
 }
 
 // cycleLoop runs n paced cycles; after each, more (when set) is called with

@@ -21,6 +21,10 @@ func (s *story) end(ctx context.Context) error {
 		s.rep.detail("last error: %s", st.LastError)
 	}
 	s.rep.step("health    %s → %s: %s", s.primary.name, s.replica.name, healthLine(s.rel.Health()))
+	for _, e := range s.hv2.rh.Extensions() {
+		s.rep.step("extended  hv2 → hv3: %d forwards, %d errors, %s sent; last point %s; health %s",
+			e.Successes, e.Errors, formatBytes(e.Bytes), shortID(e.LastPoint), healthLine(e.Health))
+	}
 	for _, h := range s.hosts {
 		g, err := h.rh.Group(ctx, s.group)
 		if err != nil {

@@ -7,23 +7,29 @@ import (
 	"github.com/blockrep/blockrep/checkpoint"
 )
 
-// listPoints prints the replica's chain of recovery points, checks each
-// one's recorded content hash against the image the model kept for it, and
-// reads the latest point's data back from the store.
+// listPoints prints the chains of recovery points of the replica and the
+// extended replica, checks each point's recorded content hash against the
+// image the model kept for it, and reads each latest point's data back from
+// its store.
 func (s *story) listPoints(ctx context.Context) error {
-	points, err := s.checkpointPoints(ctx, s.replica)
-	if err != nil {
-		return err
-	}
-	s.rep.step("points    %d recovery points of %s on %s (oldest first; retention keeps the latest + %d):", len(points), s.group, s.replica.name, retained)
-	for _, p := range points {
-		if err := s.checkRecorded(s.replica, p); err != nil {
+	for _, h := range []*host{s.hv2, s.hv3} {
+		points, err := s.checkpointPoints(ctx, h)
+		if err != nil {
+			return err
+		}
+		s.rep.step("points    %d recovery points of %s on %s (oldest first; retention keeps the latest + %d):", len(points), s.group, h.name, retained)
+		for _, p := range points {
+			if err := s.checkRecorded(h, p); err != nil {
+				return err
+			}
+		}
+		latest := points[len(points)-1]
+		want, _ := s.m.point(latest.ID)
+		if err := s.verifyPoint(ctx, h, latest.ID, want, fmt.Sprintf("%s's latest point %s, read back from its store", h.name, shortID(latest.ID))); err != nil {
 			return err
 		}
 	}
-	latest := points[len(points)-1]
-	want, _ := s.m.point(latest.ID)
-	return s.verifyPoint(ctx, s.replica, latest.ID, want, fmt.Sprintf("%s's latest point %s, read back from its store", s.replica.name, shortID(latest.ID)))
+	return nil
 }
 
 // checkRecorded prints one point and checks that the content hash its

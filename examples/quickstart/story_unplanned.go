@@ -45,7 +45,7 @@ func (s *story) unplannedFailover(ctx context.Context) error {
 		s.rep.fail("%s's cycle during the failover: got %v, want it refused", s.primary.name, err)
 		return fmt.Errorf("cycle to a failed-over replica: %w", errMismatch)
 	}
-	s.rep.ok("%s's next cycle is refused: %v", s.primary.name, err)
+	s.rep.ok("%s's next cycle is refused: %v", s.primary.name, replica.ErrReplicaFailedOver)
 	s.rep.detail("%s's health: %s", s.primary.name, healthLine(s.rel.Health()))
 
 	if err := rh.CancelFailover(ctx, s.group); err != nil {

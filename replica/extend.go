@@ -218,8 +218,8 @@ func (h *ReplicaHost) Extend(ctx context.Context, group string, cfg ExtendConfig
 		return fmt.Errorf("%w: %q forwards to %s", ErrExtended, group, old.cfg.Replica)
 	}
 	t.exts[group] = e
-	h.startLoopLocked(e)
 	h.log.Info("extended replication started", "group", group, "replica", cfg.Replica, "frequency", cfg.Frequency, "from", e.last)
+	h.startLoopLocked(e)
 	return nil
 }
 

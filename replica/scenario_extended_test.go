@@ -221,6 +221,18 @@ func (c *chain) write(n int64) {
 	}
 }
 
+// writeBlocks writes random content to the given blocks of volume v.
+func (c *chain) writeBlocks(v int, blocks []int) {
+	buf := make([]byte, extBlock)
+	for _, b := range blocks {
+		for i := range buf {
+			buf[i] = byte(c.rng.Uint32())
+		}
+		_, err := c.rel.Volume(v).WriteAt(buf, int64(b)*extBlock)
+		require.NoError(c.t, err)
+	}
+}
+
 // cycle writes n blocks, moves the clock a second on (each point in a
 // retention slot of its own) and runs a cycle (a second try after a
 // connection the replica's restart closed).
@@ -469,11 +481,15 @@ func TestExtendedCutForward(t *testing.T) {
 	c.b.extendWith("vm", replica.ExtendConfig{Replica: ext.addr, ChunkSize: 4096})
 	require.NoError(t, c.b.forwarded().Err)
 
-	// 20 blocks of 4 KiB make a stream of some 82 KB in frames of 4 KiB.
-	for _, n := range []int64{1, 20, 40, 80, 200, 1000, 4096, 10_000, 40_000, 70_000} {
+	// 20 distinct blocks of 4 KiB make a stream of some 82 KB in frames
+	// of 4 KiB.
+	for _, n := range []int64{1, 20, 40, 80, 200, 1000, 4096, 10_000, 40_000, 70_000, 80_000} {
 		last := ext.latest("vm")
-		c.cycle(16)
-		c.cycle(4)
+		blocks := c.rng.Perm(int(c.size / extBlock))[:20]
+		c.writeBlocks(0, blocks[:16])
+		c.cycle(0)
+		c.writeBlocks(0, blocks[16:])
+		c.cycle(0)
 		c.net.SetFaults("replica", "ext", memory.Faults{CutAfter: n})
 		_, err := c.b.host.ForwardNow(c.ctx, "vm")
 		<-c.b.fwd
@@ -493,8 +509,8 @@ func TestExtendedCutForward(t *testing.T) {
 		assert.Equal(t, []delta.PointID{res.Point}, c.b.pins("vm"))
 	}
 	st := c.b.host.Extensions()[0]
-	assert.Equal(t, int64(10), st.Errors)
-	assert.Equal(t, int64(11), st.Successes)
+	assert.Equal(t, int64(11), st.Errors)
+	assert.Equal(t, int64(12), st.Successes)
 	assert.Equal(t, replica.Normal, st.Health.Level)
 }
 

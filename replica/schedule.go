@@ -47,6 +47,7 @@ func (r *Relationship) loop(ctx context.Context) {
 			// A Media export waits for its import on the replica: each
 			// attempt asks the replica's status (initial_media.go).
 			if !r.awaitingImport() {
+				s.active, s.failures, s.nextAttempt = false, 0, time.Time{}
 				break
 			}
 			s.active = false

@@ -81,6 +81,9 @@ func (h *ReplicaHost) Import(ctx context.Context, dir string) (ImportResult, err
 	}
 	defer rd.Close()
 	in := &countReader{r: rd}
+	// The header's group record replaces the group's (checkpoint Apply
+	// keeps a stream's Meta): the same metadata and failover settings, on
+	// a group that holds no point yet, so no role state is lost.
 	ar, err := g.Apply(ctx, in)
 	if err != nil {
 		return fail(fmt.Errorf("replica: import %s into group %q: %w", dir, hdr.Group, err))

@@ -49,6 +49,26 @@ func (m InitialMode) String() string {
 	return fmt.Sprintf("InitialMode(%d)", uint8(m))
 }
 
+// MarshalText implements encoding.TextMarshaler: the mode's name.
+func (m InitialMode) MarshalText() ([]byte, error) {
+	if m > Seed {
+		return nil, fmt.Errorf("%w: unknown initial replication mode %d", ErrInvalidConfig, uint8(m))
+	}
+	return []byte(m.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler, accepting the names
+// String returns.
+func (m *InitialMode) UnmarshalText(b []byte) error {
+	for _, c := range []InitialMode{Network, Media, Seed} {
+		if c.String() == string(b) {
+			*m = c
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown initial replication mode %q", ErrInvalidConfig, b)
+}
+
 // validate checks the mode and its settings.
 func (i *InitialReplication) validate() error {
 	switch i.Mode {

@@ -494,6 +494,17 @@ func TestMediaConfigValidate(t *testing.T) {
 	assert.Equal(t, "Media", replica.Media.String())
 	assert.Equal(t, "Seed", replica.Seed.String())
 	assert.Equal(t, "Network", replica.Network.String())
+	for _, m := range []replica.InitialMode{replica.Network, replica.Media, replica.Seed} {
+		b, err := m.MarshalText()
+		require.NoError(t, err)
+		var back replica.InitialMode
+		require.NoError(t, back.UnmarshalText(b))
+		assert.Equal(t, m, back)
+	}
+	var m replica.InitialMode
+	assert.ErrorIs(t, m.UnmarshalText([]byte("Courier")), replica.ErrInvalidConfig)
+	_, err := replica.InitialMode(7).MarshalText()
+	assert.ErrorIs(t, err, replica.ErrInvalidConfig)
 }
 
 func moveAside(t *testing.T, path string) func() {

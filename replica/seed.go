@@ -55,7 +55,9 @@ func (e *SeedVolumeError) Unwrap() error { return ErrSeedMismatch }
 // primary whose GroupConfig.Initial.Mode is Seed sends only the blocks
 // whose hashes differ. The group must exist (Enable creates it) and hold
 // no point (ErrGroupNotEmpty). The copy is read once and applied
-// crash-safely like any delta; it must not change while Seed runs.
+// crash-safely like any delta — staged first, so the store needs room for
+// its non-zero blocks twice while Seed runs — and must not change
+// meanwhile.
 //
 // The point has a fresh id and the copy's instant is the host clock's
 // now; it is pinned with holder SeedPinHolder, the mark that it is a seed

@@ -32,34 +32,12 @@ var (
 	// for a group that has no extension on this host.
 	ErrNotExtended = errors.New("replica: group is not extended")
 
-	// ErrExtendDiverged is wrapped by every *ExtendDivergedError.
-	ErrExtendDiverged = errors.New("replica: extended replica is at a point this replica does not have")
-
 	// ErrForwardMismatch is returned by a forward whose extended replica
 	// acknowledged the point with another content hash than this replica
 	// records for it: the two hold different data under the same point id.
 	// The extension forwards nothing more until StopExtend and Extend.
 	ErrForwardMismatch = errors.New("replica: extended replica acknowledged another content than this replica's point")
 )
-
-// ExtendDivergedError is returned by a forward when the extended replica's
-// latest point is not in this replica's chain: it was rolled back or failed
-// over there, or its group was made by something else. Forwarding cannot
-// build on it. The operator removes the group on the extended replica
-// (checkpoint Store.RemoveGroup on that host); the next forward then makes
-// a full initial copy.
-type ExtendDivergedError struct {
-	Group   string        // the group
-	Replica string        // the extended replica's address
-	Point   delta.PointID // the extended replica's latest point
-}
-
-func (e *ExtendDivergedError) Error() string {
-	return fmt.Sprintf("replica: extended replica %s of group %q is at point %s, which this replica does not have: remove the group there for a full copy", e.Replica, e.Group, e.Point)
-}
-
-// Unwrap returns ErrExtendDiverged.
-func (e *ExtendDivergedError) Unwrap() error { return ErrExtendDiverged }
 
 // ExtendConfig configures the extended replication of one group: the
 // further replica this replica forwards its recovery points to, and how
@@ -127,14 +105,19 @@ type ForwardResult struct {
 	// Time is the instant Point represents.
 	Time time.Time `json:"time,omitzero"`
 	// Points counts the points of this replica's chain after Base up to
-	// Point that the delta coalesced (0 when nothing was sent). Points
-	// retention pruned before the forward are not counted.
+	// Point that the delta coalesced (0 when nothing was sent; 1 for a
+	// resync). Points retention pruned before the forward are not counted.
 	Points int `json:"points"`
 	// Blocks is the blocks the delta carried; StreamBytes its size.
 	Blocks      int64 `json:"blocks"`
 	StreamBytes int64 `json:"delta_size"`
 	// Replayed: the extended replica had the point already.
 	Replayed bool `json:"replayed,omitempty"`
+	// Resync: the extended replica was at a point this replica does not
+	// have (Base), so the blocks that differ were found by comparing hash
+	// trees, which cost HashBytes of queries and answers.
+	Resync    bool  `json:"resync,omitempty"`
+	HashBytes int64 `json:"hash_bytes,omitempty"`
 }
 
 // ForwardEvent reports one finished forward attempt to
@@ -277,8 +260,14 @@ func (h *ReplicaHost) StopExtend(ctx context.Context, group string) error {
 // coalesces the points in between. When the latest point is the one
 // forwarded last it sends nothing (ForwardResult.Points is 0). Errors:
 // ErrNotExtended, ErrClosed, ctx's error, and the forward's: the
-// transport's, a *RemoteError refusal, an *ExtendDivergedError,
-// ErrForwardMismatch, ErrReplicaFailedOver.
+// transport's, a *RemoteError refusal, ErrForwardMismatch,
+// ErrReplicaFailedOver.
+//
+// When the extended replica is at a point this replica does not have (it
+// was rolled back there, or its group was made by other means), the
+// forward compares the hash trees of that point and of the latest point,
+// as a primary's resynchronization does, and sends the blocks that differ
+// on top of it (ForwardResult.Resync).
 func (h *ReplicaHost) ForwardNow(ctx context.Context, group string) (ForwardResult, error) {
 	if h.isClosed() {
 		return ForwardResult{}, ErrClosed

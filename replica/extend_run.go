@@ -261,7 +261,7 @@ func (e *extension) healthLocked(now time.Time) Health {
 		h.Level = max(h.Level, l)
 		h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
 	}
-	if e.lastErr != nil && (e.broken != nil || errors.Is(e.lastErr, ErrExtendDiverged) || isFatal(e.lastErr)) {
+	if e.lastErr != nil && (e.broken != nil || isFatal(e.lastErr)) {
 		add(Critical, "forwarding needs an operator: %v", e.lastErr)
 	}
 	ref := e.lastForward

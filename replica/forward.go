@@ -20,11 +20,13 @@ const pinAttempts = 5
 //     replica acknowledged it already: nothing is sent, nothing dialed;
 //  2. dial and read the extended replica's status: its latest point L is
 //     the base (zero: the initial copy, after creating the group there);
-//     L must be in this replica's chain — it is pinned by the extension
-//     since its acknowledgement, so retention kept it;
+//     L is in this replica's chain — the extension pinned it when it was
+//     acknowledged, so retention kept it;
 //  3. pin P, open its view, and send as a delta from L to P, under P's own
 //     id, instant and consistency, the blocks that changed between them
-//     (every block for the initial copy);
+//     (every block for the initial copy); when L is not in this replica's
+//     chain (the extended replica was rolled back, or made by other
+//     means), the blocks that differ are found by comparing hash trees;
 //  4. on the acknowledgement, whose content hash must be P's, unpin every
 //     point of the extension but P.
 //
@@ -55,7 +57,7 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 		return ForwardResult{}, err
 	}
 	defer c.close()
-	base, err := e.base(ctx, g, st)
+	base, known, err := e.base(ctx, g, st)
 	if err != nil {
 		return ForwardResult{}, err
 	}
@@ -76,7 +78,10 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 			return ForwardResult{}, err
 		}
 	}
-	res, err := e.send(ctx, g, c, base, p)
+	if !known {
+		e.log.Warn("extended replica is at a point this replica does not have: resynchronizing by hash comparison", "point", base)
+	}
+	res, err := e.send(ctx, g, c, base, !known, p)
 	if err != nil {
 		return ForwardResult{}, err
 	}
@@ -87,29 +92,30 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	return res, nil
 }
 
-// base decides the delta's base from the extended replica's status.
-func (e *extension) base(ctx context.Context, g checkpoint.Group, st statusMsg) (delta.PointID, error) {
+// base decides the delta's base from the extended replica's status: its
+// latest point, and whether this replica's chain has it.
+func (e *extension) base(ctx context.Context, g checkpoint.Group, st statusMsg) (delta.PointID, bool, error) {
 	if err := failedOver(&st); err != nil {
-		return delta.PointID{}, err
+		return delta.PointID{}, false, err
 	}
 	if !st.Exists || st.Latest.IsZero() {
-		return delta.PointID{}, nil
+		return delta.PointID{}, true, nil
 	}
 	pts, err := g.Points(ctx)
 	if err != nil {
-		return delta.PointID{}, err
+		return delta.PointID{}, false, err
 	}
 	for _, p := range pts {
 		if p.ID == st.Latest {
 			// Pinned already, unless an earlier extension to this replica
 			// was stopped: the pin holds it from here on.
 			if err := g.Pin(ctx, p.ID, e.holder); err != nil {
-				return delta.PointID{}, err
+				return delta.PointID{}, false, err
 			}
-			return p.ID, nil
+			return p.ID, true, nil
 		}
 	}
-	return delta.PointID{}, &ExtendDivergedError{Group: e.group, Replica: e.cfg.Replica, Point: st.Latest}
+	return st.Latest, false, nil
 }
 
 // pinLatest pins the group's latest point for e and returns it.
@@ -147,24 +153,32 @@ func (e *extension) unpinOthers(ctx context.Context, g checkpoint.Group, keep de
 	return errors.Join(errs...)
 }
 
-// send streams the blocks changed from base to p, read from p's view.
-func (e *extension) send(ctx context.Context, g checkpoint.Group, c *forwardConn, base delta.PointID, p checkpoint.Point) (ForwardResult, error) {
+// send streams the blocks changed from base to p, read from p's view;
+// resync says base is not in this replica's chain, so the blocks that
+// differ are found by hash comparison.
+func (e *extension) send(ctx context.Context, g checkpoint.Group, c *forwardConn, base delta.PointID, resync bool, p checkpoint.Point) (ForwardResult, error) {
 	view, err := g.OpenPoint(ctx, p.ID)
 	if err != nil {
 		return ForwardResult{}, err
 	}
 	defer view.Close()
-	blocks, err := g.ChangedBlocks(ctx, base, p.ID)
-	if err != nil {
-		return ForwardResult{}, err
-	}
-	coalesced, err := pointsBetween(ctx, g, base, p.ID)
-	if err != nil {
-		return ForwardResult{}, err
-	}
 	spec := g.Spec()
 	if spec.BlockSize == 0 {
 		spec.BlockSize = delta.DefaultBlockSize
+	}
+	var blocks []*delta.Set
+	var hashBytes int64
+	coalesced := 1
+	if resync {
+		blocks, hashBytes, err = c.resyncBlocks(ctx, base, view, spec.Geometries())
+	} else {
+		blocks, err = g.ChangedBlocks(ctx, base, p.ID)
+		if err == nil {
+			coalesced, err = pointsBetween(ctx, g, base, p.ID)
+		}
+	}
+	if err != nil {
+		return ForwardResult{}, err
 	}
 	readers := make([]io.ReaderAt, len(view.Volumes()))
 	var n int64
@@ -204,6 +218,8 @@ func (e *extension) send(ctx context.Context, g checkpoint.Group, c *forwardConn
 		Blocks:      n,
 		StreamBytes: est.StreamBytes,
 		Replayed:    ack.Replayed,
+		Resync:      resync,
+		HashBytes:   hashBytes,
 	}, nil
 }
 

@@ -595,10 +595,10 @@ func TestExtendedResumesAfterRestart(t *testing.T) {
 	sameImages(t, c.b, ext, "vm", p3)
 }
 
-// TestExtendedDiverged rolls the extended replica back to a point the
-// replica pruned: the forward reports it; removing the group there makes
-// the next forward a full copy.
-func TestExtendedDiverged(t *testing.T) {
+// TestExtendedResyncsADivergedReplica rolls the extended replica back to
+// a point the replica pruned: the next forward compares hash trees and
+// sends only the blocks that differ, on top of that point.
+func TestExtendedResyncsADivergedReplica(t *testing.T) {
 	c := newChain(t, checkpoint.Retention{})
 	ext := newHop(t, c.ctx, c.clk, c.net, "ext", "replica")
 	c.b.extend("vm", ext, replica.Frequency5m, keepAll)
@@ -608,22 +608,33 @@ func TestExtendedDiverged(t *testing.T) {
 	require.NoError(t, err)
 	<-c.b.fwd
 	require.NoError(t, ext.group("vm").Rollback(c.ctx, p1))
-	c.cycle(10)
+	p3 := c.cycle(10).Point
+	require.NotContains(t, ids(c.b.points("vm")), p1)
 
-	_, err = c.b.host.ForwardNow(c.ctx, "vm")
-	<-c.b.fwd
-	var div *replica.ExtendDivergedError
-	require.ErrorAs(t, err, &div)
-	assert.ErrorIs(t, err, replica.ErrExtendDiverged)
-	assert.Equal(t, replica.ExtendDivergedError{Group: "vm", Replica: "ext:1", Point: p1}, *div)
-	assert.Equal(t, replica.Critical, c.b.host.Extensions()[0].Health.Level)
+	// The blocks that differ between the extended replica's p1 and p3.
+	old, now := ext.image("vm", p1), c.b.image("vm", p3)
+	var differ int64
+	for v := range old {
+		for off := 0; off < len(old[v]); off += extBlock {
+			if !bytesEqual(old[v][off:off+extBlock], now[v][off:off+extBlock]) {
+				differ++
+			}
+		}
+	}
+	require.NotZero(t, differ)
 
-	require.NoError(t, ext.store.RemoveGroup(c.ctx, "vm"))
 	res, err := c.b.host.ForwardNow(c.ctx, "vm")
 	require.NoError(t, err)
 	<-c.b.fwd
-	assert.True(t, res.Base.IsZero(), "a full copy")
-	sameImages(t, c.b, ext, "vm", res.Point)
+	assert.True(t, res.Resync)
+	assert.Equal(t, p1, res.Base)
+	assert.Equal(t, p3, res.Point)
+	assert.Equal(t, differ, res.Blocks, "only the differing blocks")
+	assert.Positive(t, res.HashBytes)
+	assert.Less(t, res.HashBytes, res.StreamBytes)
+	assert.Equal(t, []delta.PointID{p1, p3}, ids(ext.points("vm")))
+	sameImages(t, c.b, ext, "vm", p3)
+	assert.Equal(t, []delta.PointID{p3}, c.b.pins("vm"))
 	assert.Equal(t, replica.Normal, c.b.host.Extensions()[0].Health.Level)
 }
 

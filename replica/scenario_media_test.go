@@ -575,3 +575,45 @@ func TestMediaReplicaAtAnotherPoint(t *testing.T) {
 	assert.Equal(t, int64(2), rs.DifferingBlocks)
 	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, e.pointImages("vm1", rs.Point))
 }
+
+// With persistent tracking the wait for the import survives a restart of
+// the primary: ReattachExported with the exported point, and after the
+// import the first cycle sends exactly the blocks written since the
+// export, before the restart and after it.
+func TestMediaReattachExportedWithTracking(t *testing.T) {
+	const size = 64 << 10
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "vm1.track")
+	sf, err := delta.CreateStateFile(path)
+	require.NoError(t, err)
+	cfg, vols, dir := mediaConfig(t, size)
+	cfg.TrackerState = sf
+	fillRandom(t, vols, 571)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	_, err = rel.Volume(0).WriteAt([]byte("before the restart"), 2*mediaBlock+10)
+	require.NoError(t, err)
+	id, at := rel.ExportedPoint()
+	require.NoError(t, e.primary.Remove(e.ctx, "vm1")) // the host stops
+
+	sf, err = delta.OpenStateFile(path)
+	require.NoError(t, err)
+	cfg.TrackerState = sf
+	rel, err = e.primary.ReattachExported(e.ctx, cfg, id, at)
+	require.NoError(t, err)
+	_, err = rel.Volume(1).WriteAt([]byte("after the restart, across two blocks"), 6*mediaBlock-5)
+	require.NoError(t, err)
+	_, err = e.replica.Import(e.ctx, dir)
+	require.NoError(t, err)
+	res, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, id, res.Point)
+	assert.Equal(t, replica.Replicating, rel.State())
+	c, err := rel.Cycle(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, id, c.Base)
+	assert.Equal(t, int64(3), c.Blocks)
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, e.pointImages("vm1", c.Point))
+}

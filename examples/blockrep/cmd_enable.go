@@ -39,7 +39,7 @@ func parseEnable(env *cmdEnv, args []string) (*enableFlags, error) {
 	fs.DurationVar(&f.pointEvery, "point-every", time.Hour, "keep one additional point per this interval (0: every cycle's point, up to --points)")
 	fs.DurationVar(&f.appEvery, "app-every", 0, "make a point app-consistent this often (the image files are flushed before the freeze); 0: never")
 	fs.BoolVar(&f.noCompress, "no-compress", false, "send deltas uncompressed")
-	fs.StringVar(&f.initial, "initial", "network", "initial replication: network (now, with a progress bar) or later (the first sync or run sends it)")
+	fs.StringVar(&f.initial, "initial", "network", "initial replication: network (now, with a progress bar), media:DIR (export to offline media now; blockrep import on the replica), seed (the replica holds a copy: blockrep seed there, then sync) or later (the first sync or run sends it)")
 	fs.IntVar(&f.blockSize, "block-size", delta.DefaultBlockSize, "block size in bytes: a power of two from 4096 to 4194304")
 	f.peer.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -81,9 +81,11 @@ func (f *enableFlags) validate() error {
 		return usagef("--block-size %d: %v", f.blockSize, err)
 	}
 	switch {
-	case f.initial == "network", f.initial == "later":
-	case f.initial == "seed", strings.HasPrefix(f.initial, "media:"):
-		return fmt.Errorf("--initial %s: not supported by this build of blockrep (the library has no %s initial replication yet); use network or later", f.initial, f.initial)
+	case f.initial == "network", f.initial == "later", f.initial == "seed":
+	case strings.HasPrefix(f.initial, "media:"):
+		if strings.TrimPrefix(f.initial, "media:") == "" {
+			return usagef("--initial media:DIR needs the directory")
+		}
 	default:
 		return usagef("--initial %q: want network, media:DIR, seed or later", f.initial)
 	}
@@ -106,6 +108,13 @@ func runEnable(env *cmdEnv, args []string) error {
 	defer lock.unlock()
 	if _, err := os.Stat(dir.statePath(f.group)); err == nil {
 		return fmt.Errorf("group %s is already enabled in %s", f.group, f.state)
+	}
+	if m, ok := strings.CutPrefix(f.initial, "media:"); ok {
+		a, err := filepath.Abs(m)
+		if err != nil {
+			return err
+		}
+		f.initial = "media:" + a
 	}
 	st := &groupState{
 		Version: stateVersion, Group: f.group, Replica: f.replica,
@@ -134,8 +143,11 @@ func runEnable(env *cmdEnv, args []string) error {
 		return err
 	}
 	var bar *progressBar
-	if f.initial == "network" {
+	switch {
+	case f.initial == "network":
 		bar = newProgressBar(env.stderr, "initial replication")
+	case strings.HasPrefix(f.initial, "media:"):
+		bar = newProgressBar(env.stderr, "export to media")
 	}
 	var progress func(done, total int64)
 	if bar != nil {
@@ -149,14 +161,23 @@ func runEnable(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer g.close()
-	if f.initial == "later" {
+	switch f.initial {
+	case "later":
 		fmt.Fprintf(env.stdout, "enabled %s: %d volume(s) to %s; initial replication waits for sync or run\n", f.group, len(st.Volumes), f.replica)
+		return g.saveState()
+	case "seed":
+		fmt.Fprintf(env.stdout, "enabled %s: %d volume(s) to %s; run blockrep seed on the replica with a copy, then blockrep sync here\n", f.group, len(st.Volumes), f.replica)
 		return g.saveState()
 	}
 	res, err := g.sync(env.ctx, false)
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("group %s enabled, initial replication failed (run blockrep sync to retry): %w", f.group, err)
+	}
+	if res.Exported {
+		fmt.Fprintf(env.stdout, "enabled %s: %d volume(s) to %s; initial copy (point %s) exported to %s: carry it to the replica host and run blockrep import there; sync sends what changed once it is imported\n",
+			f.group, len(st.Volumes), f.replica, res.Point, strings.TrimPrefix(f.initial, "media:"))
+		return nil
 	}
 	fmt.Fprintf(env.stdout, "enabled %s: %d volume(s) to %s; initial replication done: point %s, %d blocks, %s sent in %d ms\n",
 		f.group, len(st.Volumes), f.replica, res.Point, res.Blocks, formatBytes(res.BytesSent), res.DurationMS)

@@ -82,17 +82,20 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer l.Close()
-	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: store, Authorizer: auth, Logger: log})
+	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: store, Authorizer: auth, Logger: log, Transport: tr})
 	if err != nil {
 		return err
 	}
 	defer rh.Close()
-	host := newStoreHost(store, rh, true)
+	host := newStoreHost(f.store, store, rh, true)
 	ctl, err := listenControl(socketPath(f.store), host)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	defer ctl.close()
+	if err := host.startExtends(env.ctx); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(env.stdout, "serving %s on %s\n", f.store, l.Addr())
 	if fl, ok := env.stdout.(interface{ Sync() error }); ok {

@@ -81,7 +81,7 @@ func localRequest(ctx context.Context, dir string, req controlRequest, out any) 
 		return err
 	}
 	defer rh.Close()
-	res, err := newStoreHost(store, rh, false).do(ctx, req)
+	res, err := newStoreHost(dir, store, rh, false).do(ctx, req)
 	if err != nil {
 		return err
 	}

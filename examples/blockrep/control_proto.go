@@ -19,11 +19,18 @@ func socketPath(store string) string { return filepath.Join(store, socketName) }
 
 // controlRequest is one request on the control socket.
 type controlRequest struct {
-	Op    string `json:"op"` // points, export, status, failover, complete, cancel, stop-test
+	Op    string `json:"op"` // points, export, status, failover, complete, cancel, stop-test, extend, import, seed
 	Group string `json:"group,omitempty"`
 	Point string `json:"point,omitempty"` // an id, latest or latest-app
 	Out   string `json:"out,omitempty"`   // an absolute directory
 	Test  bool   `json:"test,omitempty"`
+	// extend: the further replica and the forwarding interval; Stop ends it.
+	To    string   `json:"to,omitempty"`
+	Every duration `json:"every,omitempty"`
+	Stop  bool     `json:"stop,omitempty"`
+	// import: the media directory (absolute); seed: the copy's files.
+	From    string   `json:"from,omitempty"`
+	Volumes []string `json:"volumes,omitempty"`
 }
 
 // controlResponse answers it: Error is empty on success.

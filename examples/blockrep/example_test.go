@@ -17,6 +17,9 @@ func Example_help() {
 	//   points    list a group's recovery points
 	//   export    write a point's volumes as image files
 	//   failover  fail a group over
+	//   seed      hold a copy of the primary's volumes as the group's seed
+	//   extend    forward a group's points to a further replica (carried out by serve)
+	//   import    import an initial copy from offline media
 	//   enable    start replicating image files to a replica
 	//   sync      run one replication cycle now
 	//   run       run every group's cycles at its frequency until interrupted

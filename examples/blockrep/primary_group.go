@@ -27,6 +27,11 @@ type primaryGroup struct {
 
 	// progress, when set, receives the initial copy's progress.
 	progress func(done, total int64)
+
+	// seedResync: the replica holds the seed (ReplicaHost.Seed) of a group
+	// this host enabled in an earlier process; the initial replication is
+	// a resynchronization against it.
+	seedResync bool
 }
 
 // openPrimaryGroup opens group name of dir and brings its relationship up:
@@ -107,8 +112,9 @@ func (g *primaryGroup) groupConfig() replica.GroupConfig {
 		AppConsistentInterval: time.Duration(st.AppEvery),
 		NoCompression:         st.NoCompress,
 		BlockSize:             st.BlockSize,
-		Initial:               replica.InitialReplication{Mode: replica.Network, Progress: g.reportProgress},
+		Initial:               replica.InitialReplication{Progress: g.reportProgress},
 	}
+	cfg.Initial.Mode, cfg.Initial.MediaDir = st.initialMode()
 	for i, path := range st.Volumes {
 		cfg.Volumes = append(cfg.Volumes, replica.VolumeConfig{Name: filepath.Base(path), Volume: g.files[i], Size: st.Sizes[i]})
 	}
@@ -140,8 +146,25 @@ func (g *primaryGroup) quiesce(ctx context.Context) (func(), error) {
 // attach enables or reattaches the relationship.
 func (g *primaryGroup) attach(ctx context.Context) error {
 	st := g.st
+	if st.LastPoint.IsZero() && !st.Exported.IsZero() {
+		return g.reattachExported(ctx)
+	}
 	if st.LastPoint.IsZero() {
 		err := g.enable(ctx)
+		if err != nil && errors.Is(err, replica.ErrGroupExists) && st.Initial == "seed" {
+			// The library reattaches only relationships that had a point
+			// acknowledged; the seed is no such point. Reattach on any
+			// id: the initial replication is the resynchronization
+			// against the seed, which does not depend on it.
+			placeholder := st.PendingPoint
+			if placeholder.IsZero() {
+				if placeholder, err = delta.NewPointID(nil); err != nil {
+					return err
+				}
+			}
+			g.seedResync = true
+			return g.reattach(ctx, placeholder)
+		}
 		if err == nil || st.PendingPoint.IsZero() || !errors.Is(err, replica.ErrGroupExists) {
 			return err
 		}
@@ -188,6 +211,28 @@ func (g *primaryGroup) reattach(ctx context.Context, last delta.PointID) error {
 	return nil
 }
 
+// reattachExported reopens a relationship waiting for the import of its
+// media initial replication.
+func (g *primaryGroup) reattachExported(ctx context.Context) error {
+	path := g.dir.trackerPath(g.st.Group)
+	f, err := delta.OpenStateFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = delta.CreateStateFile(path)
+	}
+	if err != nil {
+		return err
+	}
+	cfg := g.cfg
+	cfg.TrackerState = f
+	rel, err := g.host.ReattachExported(ctx, cfg, g.st.Exported, g.st.ExportedTime)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	g.rel = rel
+	return nil
+}
+
 // recordPending makes id the group's pending point, durably, before the
 // replica can hear of it.
 func (g *primaryGroup) recordPending(id delta.PointID) error {
@@ -199,7 +244,7 @@ func (g *primaryGroup) recordPending(id delta.PointID) error {
 func (g *primaryGroup) saveState() error {
 	if g.rel != nil {
 		switch s := g.rel.State(); s {
-		case replica.InitialReplicationPending, replica.Replicating, replica.Suspended, replica.ResynchronizationRequired:
+		case replica.InitialReplicationPending, replica.InitialReplicationInProgress, replica.Replicating, replica.Suspended, replica.ResynchronizationRequired:
 			g.st.State = s
 		}
 	}

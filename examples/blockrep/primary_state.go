@@ -65,6 +65,10 @@ type groupState struct {
 	// and not acknowledged: if the replica committed it before the
 	// acknowledgement was lost, the next cycle builds on it.
 	PendingPoint delta.PointID `json:"pending_point"`
+	// Exported is the point a media initial replication wrote to the
+	// media and the replica has not imported yet; ExportedTime its instant.
+	Exported     delta.PointID `json:"exported_point"`
+	ExportedTime time.Time     `json:"exported_time,omitzero"`
 
 	Stats savedStats `json:"stats"`
 }
@@ -168,6 +172,18 @@ func (s stateDir) groups() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// initialMode is the library's initial replication mode, and the media
+// directory for media.
+func (st *groupState) initialMode() (replica.InitialMode, string) {
+	switch {
+	case st.Initial == "seed":
+		return replica.Seed, ""
+	case strings.HasPrefix(st.Initial, "media:"):
+		return replica.Media, strings.TrimPrefix(st.Initial, "media:")
+	}
+	return replica.Network, ""
 }
 
 // retention is the checkpoint retention the state asks for.

@@ -17,6 +17,7 @@ type syncResult struct {
 	Group      string `json:"group"`
 	Point      string `json:"point"`
 	Initial    bool   `json:"initial"`
+	Exported   bool   `json:"exported,omitempty"` // written to offline media, not sent
 	Blocks     int64  `json:"blocks"`
 	BytesSent  int64  `json:"bytes_sent"`
 	DurationMS int64  `json:"duration_ms"`
@@ -36,7 +37,7 @@ func (g *primaryGroup) scanVolumes(ctx context.Context) ([]*delta.ScanResult, er
 	for i, f := range g.files {
 		geom := delta.Geometry{Size: g.st.Sizes[i], BlockSize: g.st.BlockSize}
 		var prev *delta.PageHashes
-		if !g.st.LastPoint.IsZero() {
+		if !g.st.LastPoint.IsZero() || !g.st.Exported.IsZero() {
 			var err error
 			if prev, err = g.loadHashes(i, geom); err != nil {
 				return nil, err
@@ -115,7 +116,23 @@ func (g *primaryGroup) sync(ctx context.Context, scheduled bool) (syncResult, er
 		g.saveState()
 		return out, errResyncRequired
 	}
+	initial := g.st.LastPoint.IsZero()
 	res, scans, err := g.cycle(ctx)
+	if id, at := g.exported(); err == nil && !id.IsZero() {
+		// A media export: the copy waits on the media for its import;
+		// its hashes are what the replica will hold.
+		if err := g.saveHashes(scans); err != nil {
+			return out, err
+		}
+		g.st.Exported, g.st.ExportedTime, g.st.PendingPoint = id, at, delta.PointID{}
+		if err := g.saveState(); err != nil {
+			return out, err
+		}
+		out.Point, out.Initial, out.Exported = id.String(), true, true
+		out.Blocks, out.BytesSent = res.Blocks, 0
+		out.DurationMS = time.Since(start).Milliseconds()
+		return out, nil
+	}
 	if err != nil {
 		g.st.Stats.failure(err, scheduled)
 		if serr := g.saveState(); serr != nil {
@@ -131,7 +148,7 @@ func (g *primaryGroup) sync(ctx context.Context, scheduled bool) (syncResult, er
 		return out, err
 	}
 	out.Point = res.Point.String()
-	out.Initial = res.Base.IsZero()
+	out.Initial = initial
 	out.Blocks = res.Blocks
 	out.BytesSent = res.StreamBytes
 	out.DurationMS = time.Since(start).Milliseconds()
@@ -144,9 +161,30 @@ func (g *primaryGroup) cycle(ctx context.Context) (replica.CycleResult, []*delta
 	if err != nil {
 		return replica.CycleResult{}, nil, err
 	}
-	if g.rel.State() == replica.InitialReplicationPending {
-		res, err := g.rel.InitialReplication(ctx)
+	if g.seedResync {
+		rs, err := g.rel.Resynchronize(ctx)
+		res := replica.CycleResult{Point: rs.Point, Time: rs.Time, Blocks: rs.Blocks, StreamBytes: rs.StreamBytes, Latency: rs.Latency, Hash: rs.Hash}
+		if err == nil {
+			g.seedResync = false
+		}
 		return res, scans, err
+	}
+	if s := g.rel.State(); s == replica.InitialReplicationPending || s == replica.InitialReplicationInProgress {
+		wasExported := !g.st.Exported.IsZero()
+		res, err := g.rel.InitialReplication(ctx)
+		if err != nil || !wasExported {
+			return res, scans, err
+		}
+		if id, _ := g.rel.ExportedPoint(); !id.IsZero() {
+			return res, scans, err
+		}
+		// The replica imported the media: the exported point is the
+		// last acknowledged one, and the files' changes since the export
+		// (the scans compared with the export's hashes) go now.
+		g.st.LastPoint, g.st.LastTime, g.st.Exported = g.st.Exported, g.st.ExportedTime, delta.PointID{}
+		if err := g.saveState(); err != nil {
+			return res, scans, err
+		}
 	}
 	if err := g.mark(scans); err != nil {
 		return replica.CycleResult{}, nil, err
@@ -172,6 +210,15 @@ func (g *primaryGroup) cycle(ctx context.Context) (replica.CycleResult, []*delta
 	}
 	res, err = g.rel.Cycle(ctx)
 	return res, scans, err
+}
+
+// exported returns the point a media initial replication exported and
+// the replica has not imported (zero when none).
+func (g *primaryGroup) exported() (delta.PointID, time.Time) {
+	if g.rel == nil {
+		return delta.PointID{}, time.Time{}
+	}
+	return g.rel.ExportedPoint()
 }
 
 // commit records an acknowledged point: the page hashes first, then the

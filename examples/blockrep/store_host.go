@@ -18,6 +18,7 @@ import (
 // (then holding the store's lock). Failover state lives in the host's
 // memory, so failovers need a running serve.
 type storeHost struct {
+	dir    string
 	store  checkpoint.Store
 	rh     *replica.ReplicaHost
 	served bool
@@ -27,8 +28,8 @@ type storeHost struct {
 	tests     map[string]*replica.TestFailover
 }
 
-func newStoreHost(store checkpoint.Store, rh *replica.ReplicaHost, served bool) *storeHost {
-	return &storeHost{store: store, rh: rh, served: served,
+func newStoreHost(dir string, store checkpoint.Store, rh *replica.ReplicaHost, served bool) *storeHost {
+	return &storeHost{dir: dir, store: store, rh: rh, served: served,
 		failovers: map[string]*replica.Failover{}, tests: map[string]*replica.TestFailover{}}
 }
 
@@ -44,6 +45,12 @@ func (h *storeHost) do(ctx context.Context, req controlRequest) (any, error) {
 		return h.export(ctx, req.Group, req.Point, req.Out)
 	case "status":
 		return h.status(ctx, req.Group)
+	case "extend":
+		return h.extend(ctx, req)
+	case "import":
+		return h.rh.Import(ctx, req.From)
+	case "seed":
+		return h.seed(ctx, req.Group, req.Volumes)
 	case "failover", "complete", "cancel", "stop-test":
 		if !h.served {
 			return nil, errNeedServe

@@ -268,11 +268,13 @@
 // keeps L when the failover drops the other points).
 //
 // When the extended replica is at a point this replica does not have (it
-// was rolled back or failed over there), the forward returns an
-// *ExtendDivergedError: remove the group on the extended replica
-// (checkpoint Store.RemoveGroup there) and the next forward makes a full
-// copy. An acknowledgement with another content hash than P's returns
-// ErrForwardMismatch and stops the extension until StopExtend and Extend.
+// was rolled back there, or its group was made by other means), the
+// forward compares the hash trees of that point and of P, as a primary's
+// resynchronization does, and sends only the blocks that differ, on top
+// of it (ForwardResult.Resync). A group failed over on the extended
+// replica refuses forwards (ErrReplicaFailedOver). An acknowledgement with
+// another content hash than P's returns ErrForwardMismatch and stops the
+// extension until StopExtend and Extend.
 //
 // # Protocol
 //

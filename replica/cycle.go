@@ -82,7 +82,11 @@ func (r *Relationship) cycleLocked(ctx context.Context) (CycleResult, error) {
 	if st := r.State(); st != Replicating {
 		return CycleResult{}, &StateError{Op: "cycle", From: st}
 	}
+	if pend := r.reversePending(); pend != nil {
+		return r.reverseCycleLocked(ctx, pend) // the first cycle of a reverse relationship: reverse_cycle.go
+	}
 	res, err := r.transfer(ctx, false)
+	err = r.splitBrainOf(err) // splitbrain.go
 	r.finish(ctx, false, res, err)
 	return res, err
 }
@@ -128,7 +132,7 @@ func isFatal(err error) bool {
 	if errors.As(err, &remote) {
 		return !remote.Temporary()
 	}
-	for _, target := range []error{transport.ErrUnauthenticated, transport.ErrUnauthorized, ErrProtocol, ErrVersion, ErrUnknownGroup, errUnknownReplicaPoint} {
+	for _, target := range []error{transport.ErrUnauthenticated, transport.ErrUnauthorized, ErrProtocol, ErrVersion, ErrUnknownGroup, errUnknownReplicaPoint, ErrNoCommonPoint, ErrSplitBrain} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -361,6 +365,7 @@ func (r *Relationship) base(st *statusMsg, full bool) (delta.PointID, error) {
 		return r.lastPoint, nil
 	}
 	if err := failedOver(st); err != nil {
+		r.roles.replicaState.Store(uint32(st.State)) // for splitBrainOf
 		return delta.PointID{}, err
 	}
 	switch {

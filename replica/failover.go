@@ -124,6 +124,9 @@ func (h *ReplicaHost) takeFailover(op, group string, to State) (*Failover, error
 // primary's next delta applies. It returns a *StateError unless the group
 // is FailedOverWaitingCompletion.
 func (h *ReplicaHost) CancelFailover(ctx context.Context, group string) error {
+	if err := h.restoreGroupByID(ctx, group); err != nil { // restore.go
+		return err
+	}
 	f, err := h.takeFailover("cancel failover", group, Replicating)
 	if err != nil {
 		return err
@@ -161,11 +164,18 @@ func (h *ReplicaHost) CancelFailover(ctx context.Context, group string) error {
 // When the apply fails (a full disk), the failover goes on as before and
 // CompleteFailover or CancelFailover may be called again.
 func (h *ReplicaHost) CompleteFailover(ctx context.Context, group string) error {
+	if err := h.restoreGroupByID(ctx, group); err != nil { // restore.go
+		return err
+	}
 	f, err := h.takeFailover("complete failover", group, FailedOver)
 	if err != nil {
 		return err
 	}
 	g, err := h.openGroup(ctx, group)
+	var prev checkpoint.Point // the latest point before the commit
+	if err == nil {
+		prev, err = g.Latest(ctx)
+	}
 	if err == nil {
 		f.im.seal()
 		err = h.commitImage(ctx, g, f.im)
@@ -183,10 +193,16 @@ func (h *ReplicaHost) CompleteFailover(ctx context.Context, group string) error 
 	h.mu.Unlock()
 	h.log.Info("failover completed", "group", group, "point", f.im.point.ID)
 
-	// The image is committed; what follows only tidies the chain.
+	// The image is committed; what follows records the role (reverse_state.go)
+	// and tidies the chain.
 	var errs []error
+	if err := h.recordCompletedFailover(ctx, g, prev.ID); err != nil {
+		errs = append(errs, err)
+	}
 	if err := f.im.clone.Discard(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("discard the image: %w", err))
+	} else if err := unpinCommits(ctx, g); err != nil {
+		errs = append(errs, fmt.Errorf("release the commit pin: %w", err))
 	} else if err := dropOlderPoints(ctx, g); err != nil {
 		errs = append(errs, fmt.Errorf("drop the other points: %w", err))
 	}
@@ -258,5 +274,17 @@ func (h *ReplicaHost) commitImage(ctx context.Context, g checkpoint.Group, im *f
 	if err != nil {
 		return err
 	}
-	return applySource(ctx, g, hdr, src)
+	// A durable note of the point the commit makes, for a restart that
+	// finds the failover clone beside it; it holds the latest point, so
+	// that such a restart can roll the commit back (restore.go).
+	if err := g.Pin(ctx, latest.ID, commitHolder(id)); err != nil {
+		return err
+	}
+	if err := applySource(ctx, g, hdr, src); err != nil {
+		if uerr := g.Unpin(ctx, latest.ID, commitHolder(id)); uerr != nil {
+			h.log.Warn("commit pin left until the next restart", "group", g.ID(), "err", uerr)
+		}
+		return err
+	}
+	return nil
 }

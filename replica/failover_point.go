@@ -93,16 +93,27 @@ func (h *ReplicaHost) openGroup(ctx context.Context, id string) (checkpoint.Grou
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
-	g, err := h.cfg.Store.Group(ctx, id)
+	st, err := h.storeFor(ctx, id) // stores.go
+	if err != nil {
+		return nil, err
+	}
+	g, err := st.Group(ctx, id)
 	if errors.Is(err, checkpoint.ErrUnknownGroup) {
 		return nil, fmt.Errorf("%w: %q: %w", ErrUnknownGroup, id, err)
 	}
-	return g, err
+	if err == nil {
+		err = h.restoreGroup(ctx, g) // restore.go
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.loadRole(g) // a FailedOver group stays so across restarts: reverse_state.go
+	return g, nil
 }
 
 // cloneFresh clones point p of g under name, first discarding a clone of
-// that name an earlier process left behind (its writes are unreachable:
-// a clone cannot be reopened).
+// that name left behind (restoreGroup reopens the ones a restart can use;
+// what is left here is a failed discard's).
 func (h *ReplicaHost) cloneFresh(ctx context.Context, g checkpoint.Group, p checkpoint.Point, name string) (checkpoint.Clone, error) {
 	names, err := g.Clones(ctx)
 	if err != nil {

@@ -142,6 +142,9 @@ func (s *statsAcc) health(state State, now time.Time) Health {
 	if errors.Is(s.lastErr, ErrReplicaFailedOver) {
 		raise(Critical, "replica failed over: the replica takes no delta from this primary until its failover is cancelled")
 	}
+	if errors.Is(s.lastErr, ErrSplitBrain) {
+		raise(Critical, "split brain: both sides acted as the group's primary; an operator must choose which side wins")
+	}
 	if reason := waitingReason(s.lastErr); reason != "" {
 		raise(Warning, reason)
 	}

@@ -43,6 +43,8 @@ type Relationship struct {
 
 	wantApp atomic.Bool // the next freeze runs the quiesce hook
 
+	roles relRoles // write gate and reverse replication (planned_failover_gate.go)
+
 	mu         sync.Mutex
 	state      State
 	resumeTo   State
@@ -108,7 +110,7 @@ func (p *PrimaryHost) newRelationship(cfg GroupConfig, open func(geoms []delta.G
 			t.Close()
 			return nil, err
 		}
-		r.vols[ci] = tv
+		r.vols[ci] = &gatedVolume{gate: &r.roles.gate, v: tv}
 	}
 	r.stats.windowStart = r.clock.Now()
 	return r, nil

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,9 +22,16 @@ type ReplicaConfig struct {
 	// from it in Serve and does not close it.
 	Listener transport.Listener
 
-	// Store keeps the groups' recovery points. Required. Every group the
-	// Authorizer allows lands in this store (see the package's Status).
+	// Store keeps the groups' recovery points. Required. A group lands in
+	// it when its authorization entry's Storage is "" or ".".
 	Store checkpoint.Store
+
+	// Stores are the other storage locations, by the name an
+	// authorization entry's Storage gives (transport.AuthEntry): a group
+	// is created in the store its entry names and found there afterwards.
+	// A group id is unique across all stores. Optional; the names "" and
+	// "." are Store's and may not be keys here.
+	Stores map[string]checkpoint.Store
 
 	// Authorizer decides which primary may replicate which group; it is
 	// consulted with the connection's authenticated peer on every request.
@@ -42,6 +48,20 @@ type ReplicaConfig struct {
 	// MaxConnections bounds the connections served at once (0 means
 	// DefaultMaxConnections); a connection beyond it is closed at once.
 	MaxConnections int
+
+	// Primary is the primary host of the same process, if any. A reverse
+	// replication that reaches this host for a group Primary still has a
+	// relationship of (it never demoted, and may have written) is refused
+	// as a split brain.
+	Primary *PrimaryHost
+
+	// OnPromoted, when set, is called once a planned failover promoted a
+	// group of this host, after the acknowledgement was sent, on the
+	// promoting connection's goroutine (which waits for it: start longer
+	// work, such as Reverse, on a goroutine of your own). reverseTo is the
+	// address of the old primary's ReplicaHost that its PlannedFailover
+	// named (WithReverseTo), "" if none.
+	OnPromoted func(group, reverseTo string)
 
 	// Transport dials further replicas (extended replication); nil:
 	// Extend returns ErrInvalidConfig.
@@ -61,7 +81,7 @@ func (c *ReplicaConfig) Validate() error {
 	case c.MaxConnections < 0:
 		return fmt.Errorf("%w: ReplicaConfig.MaxConnections %d is negative", ErrInvalidConfig, c.MaxConnections)
 	}
-	return nil
+	return validateStores(c.Stores) // stores.go
 }
 
 // ReplicaHost is the replica side: it accepts primaries' connections,
@@ -81,6 +101,9 @@ type ReplicaHost struct {
 	states  map[string]State     // replica-side state of groups that are not Replicating
 	contact map[string]time.Time // last authorized request per group
 	fo      failoverTable        // failovers, test failovers and applies in progress
+	restore restoreTable         // groups whose failovers were restored (restore.go)
+	stores  storeTable           // which store holds which group (stores.go)
+	roles   roleTable            // durable roles read, reverse relationships (reverse_state.go)
 	ext     extendTable          // extended replication: forwards to further replicas
 }
 
@@ -218,11 +241,8 @@ func (h *ReplicaHost) Group(ctx context.Context, id string) (ReplicaGroup, error
 	if h.isClosed() {
 		return ReplicaGroup{}, ErrClosed
 	}
-	g, err := h.cfg.Store.Group(ctx, id)
+	g, err := h.openGroup(ctx, id)
 	if err != nil {
-		if errors.Is(err, checkpoint.ErrUnknownGroup) {
-			return ReplicaGroup{}, fmt.Errorf("%w: %q: %w", ErrUnknownGroup, id, err)
-		}
 		return ReplicaGroup{}, err
 	}
 	spec := g.Spec()
@@ -240,12 +260,12 @@ func (h *ReplicaHost) Group(ctx context.Context, id string) (ReplicaGroup, error
 	return rg, nil
 }
 
-// Groups lists the ids of the groups in the store, sorted.
+// Groups lists the ids of the groups in every store, sorted.
 func (h *ReplicaHost) Groups(ctx context.Context) ([]string, error) {
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
-	return h.cfg.Store.Groups(ctx)
+	return h.allGroups(ctx) // stores.go
 }
 
 func (h *ReplicaHost) isClosed() bool {

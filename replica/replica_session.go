@@ -127,6 +127,10 @@ func (s *session) handle(ctx context.Context, m message) error {
 		return sendMsg(ctx, s.conn, ack)
 	case resyncQueryMsg:
 		return s.resyncQuery(ctx, m)
+	case promoteMsg:
+		return s.promote(ctx, m) // planned_failover_replica.go
+	case reverseQueryMsg:
+		return s.reverseQuery(ctx, m) // reverse_replica.go
 	default:
 		s.nack(ctx, CodeProtocol, fmt.Sprintf("unexpected %s", m.kind()))
 		return fmt.Errorf("%w: unexpected %s", ErrProtocol, m.kind())
@@ -136,7 +140,7 @@ func (s *session) handle(ctx context.Context, m message) error {
 // status describes group id.
 func (s *session) status(ctx context.Context, id string) (statusMsg, error) {
 	st := statusMsg{Version: ProtocolVersion, Group: id}
-	g, err := s.h.cfg.Store.Group(ctx, id)
+	g, err := s.h.openGroup(ctx, id)
 	if errors.Is(err, checkpoint.ErrUnknownGroup) {
 		return st, nil
 	}
@@ -163,16 +167,21 @@ func (s *session) createGroup(ctx context.Context, m createGroupMsg) (Code, erro
 		Meta:      encodeGroupRecord(m.Meta, m.Failover),
 		Retention: m.Retention,
 	}
-	_, err := s.h.cfg.Store.CreateGroup(ctx, m.Group, spec)
+	storage, err := s.h.storageOf(s.peer, m.Group)
+	if err == nil {
+		_, err = s.h.createGroupIn(ctx, storage, m.Group, spec) // stores.go
+	}
 	switch {
 	case err == nil:
 		return 0, nil
 	case errors.Is(err, checkpoint.ErrInvalidSpec), errors.Is(err, checkpoint.ErrInvalidGroupID):
 		return CodeProtocol, err
+	case errors.Is(err, ErrGroupExists): // in another storage location
+		return CodeGroupExists, err
 	case !errors.Is(err, checkpoint.ErrGroupExists):
 		return CodeInternal, err
 	}
-	g, gerr := s.h.cfg.Store.Group(ctx, m.Group)
+	g, gerr := s.h.openGroup(ctx, m.Group)
 	if gerr != nil {
 		return CodeInternal, gerr
 	}
@@ -190,7 +199,7 @@ func (s *session) createGroup(ctx context.Context, m createGroupMsg) (Code, erro
 // applyDelta reads the stream that follows m into the group's Apply,
 // which stages and verifies it before changing anything.
 func (s *session) applyDelta(ctx context.Context, m deltaStartMsg) (ackMsg, error) {
-	g, err := s.h.cfg.Store.Group(ctx, m.Group)
+	g, err := s.h.openGroup(ctx, m.Group)
 	if err != nil {
 		return ackMsg{}, err
 	}

@@ -125,14 +125,14 @@ var transitions = map[Role]map[State][]State{
 		Suspended:                    {Replicating, InitialReplicationPending, ResynchronizationRequired},
 		ResynchronizationRequired:    {Resynchronizing, Suspended},
 		Resynchronizing:              {Replicating, ResynchronizationRequired},
-		PreparedForFailover:          {Replicating},
+		PreparedForFailover:          {Replicating}, // the promotion failed; Demote removes the relationship
 	},
 	RoleReplica: {
 		StateNone:                   {Replicating},
-		Replicating:                 {TestFailoverRunning, FailedOverWaitingCompletion},
+		Replicating:                 {TestFailoverRunning, FailedOverWaitingCompletion, FailedOver}, // FailedOver: promoted by a planned failover
 		TestFailoverRunning:         {Replicating}, // stop the test failover before failing over
 		FailedOverWaitingCompletion: {Replicating, FailedOver},
-		FailedOver:                  {},
+		FailedOver:                  {Replicating}, // DiscardFailover; Demote committing a failback
 	},
 }
 

@@ -40,7 +40,7 @@ func TestTransitionTable(t *testing.T) {
 		{RolePrimary, InitialReplicationPending, Replicating, false},
 		{RolePrimary, Replicating, TestFailoverRunning, false},
 		{RoleReplica, Replicating, TestFailoverRunning, true},
-		{RoleReplica, FailedOver, Replicating, false},
+		{RoleReplica, FailedOver, Replicating, true}, // DiscardFailover, failback
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.ok, CanTransition(c.role, c.from, c.to), "%s %s→%s", c.role, c.from, c.to)

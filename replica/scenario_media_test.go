@@ -3,6 +3,8 @@ package replica_test
 import (
 	"context"
 	"errors"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -616,4 +618,75 @@ func TestMediaReattachExportedWithTracking(t *testing.T) {
 	assert.Equal(t, id, c.Base)
 	assert.Equal(t, int64(3), c.Blocks)
 	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, e.pointImages("vm1", c.Point))
+}
+
+// A disk is untrusted input: labels that do not match the stream, name an
+// invalid group, or carry a retention that does not parse are refused
+// with delta.ErrCorrupt, and nothing changes.
+func TestMediaImportRefusesForgedLabels(t *testing.T) {
+	const size = 64 << 10
+	e := newEnv(t)
+	cfg, vols, dir := mediaConfig(t, size)
+	fillRandom(t, vols, 581)
+	rel, err := e.primary.Enable(e.ctx, cfg)
+	require.NoError(t, err)
+	res, err := rel.InitialReplication(e.ctx)
+	require.NoError(t, err)
+	rd, err := media.Open(dir)
+	require.NoError(t, err)
+	labels := rd.Manifest().Labels
+	stream, err := io.ReadAll(rd)
+	require.NoError(t, err)
+	require.NoError(t, rd.Close())
+
+	forge := func(change func(map[string]string)) string {
+		l := maps.Clone(labels)
+		change(l)
+		d := filepath.Join(t.TempDir(), "forged")
+		w, err := media.NewWriter(d, media.WithLabels(l))
+		require.NoError(t, err)
+		_, err = w.Write(stream)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		return d
+	}
+	for _, tc := range []struct {
+		name    string
+		change  func(map[string]string)
+		noGroup bool // the replica lost the group, so the retention labels matter
+		want    error
+	}{
+		{"group outside the store", func(l map[string]string) { l["blockrep.group"] = "../etc" }, false, checkpoint.ErrInvalidGroupID},
+		{"no group", func(l map[string]string) { delete(l, "blockrep.group") }, false, checkpoint.ErrInvalidGroupID},
+		{"another group", func(l map[string]string) { l["blockrep.group"] = "vm2" }, false, delta.ErrCorrupt},
+		{"another point", func(l map[string]string) { l["blockrep.point"] = delta.PointID{1}.String() }, false, delta.ErrCorrupt},
+		{"retention count", func(l map[string]string) { l["blockrep.retention.additional"] = "-4" }, true, delta.ErrCorrupt},
+		{"retention spacing", func(l map[string]string) { l["blockrep.retention.spacing"] = "soon" }, true, delta.ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.noGroup {
+				require.NoError(t, e.store.RemoveGroup(e.ctx, "vm1"))
+				defer func() {
+					_, err := e.store.CreateGroup(e.ctx, "vm1", checkpoint.GroupSpec{
+						Volumes: []delta.VolumeInfo{{ID: "disk0", Size: size}, {ID: "disk1", Size: size}}, BlockSize: mediaBlock})
+					require.NoError(t, err)
+				}()
+			}
+			_, err := e.replica.Import(e.ctx, forge(tc.change))
+			require.ErrorIs(t, err, delta.ErrCorrupt)
+			require.ErrorIs(t, err, tc.want)
+			groups, err := e.replica.Groups(e.ctx)
+			require.NoError(t, err)
+			if tc.noGroup {
+				assert.Empty(t, groups)
+			} else {
+				assert.Equal(t, []string{"vm1"}, groups)
+				assert.Empty(t, e.points("vm1"))
+			}
+		})
+	}
+	// The untouched labels import.
+	imp, err := e.replica.Import(e.ctx, forge(func(map[string]string) {}))
+	require.NoError(t, err)
+	assert.Equal(t, res.Point, imp.Point.ID)
 }

@@ -129,7 +129,8 @@ var transitions = map[Role]map[State][]State{
 	},
 	RoleReplica: {
 		StateNone:                   {Replicating},
-		Replicating:                 {TestFailoverRunning, FailedOverWaitingCompletion, FailedOver}, // FailedOver: promoted by a planned failover
+		// FailedOver also by a planned failover's promotion.
+		Replicating:                 {TestFailoverRunning, FailedOverWaitingCompletion, FailedOver},
 		TestFailoverRunning:         {Replicating}, // stop the test failover before failing over
 		FailedOverWaitingCompletion: {Replicating, FailedOver},
 		FailedOver:                  {Replicating}, // DiscardFailover; Demote committing a failback

@@ -129,11 +129,10 @@ var transitions = map[Role]map[State][]State{
 	},
 	RoleReplica: {
 		StateNone:                   {Replicating},
-		// FailedOver also by a planned failover's promotion.
 		Replicating:                 {TestFailoverRunning, FailedOverWaitingCompletion, FailedOver},
 		TestFailoverRunning:         {Replicating}, // stop the test failover before failing over
 		FailedOverWaitingCompletion: {Replicating, FailedOver},
-		FailedOver:                  {Replicating}, // DiscardFailover; Demote committing a failback
+		FailedOver:                  {Replicating}, // reached by Complete or a promotion; left by DiscardFailover, failback
 	},
 }
 

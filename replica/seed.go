@@ -204,7 +204,7 @@ func readerSize(r io.ReaderAt) (int64, bool, error) {
 func probeSize(r io.ReaderAt, size int64) string {
 	var b [1]byte
 	if size > 0 {
-		if n, err := r.ReadAt(b[:], size-1); n != 1 && err != nil {
+		if n, _ := r.ReadAt(b[:], size-1); n != 1 {
 			return fmt.Sprintf("copy shorter than the volume's %d bytes", size)
 		}
 	}

@@ -151,7 +151,7 @@ func TestFailoverAfterClose(t *testing.T) {
 	assert.ErrorIs(t, h.CancelFailover(p.ctx, "g1"), ErrClosed)
 	assert.ErrorIs(t, h.StopTestFailover(p.ctx, "g1"), ErrClosed)
 	// The store keeps the clone (and its pin) left by the closed host;
-	// the next host's test failover of the group discards it.
+	// the next host on the store finds the test failover running.
 	g, err := p.store.Group(p.ctx, "g1")
 	require.NoError(t, err)
 	clones, err := g.Clones(p.ctx)
@@ -162,7 +162,9 @@ func TestFailoverAfterClose(t *testing.T) {
 	defer l.Close()
 	h2, err := NewReplicaHost(ReplicaConfig{Listener: l, Store: p.store, Authorizer: p.auth})
 	require.NoError(t, err)
-	tf, err := h2.StartTestFailover(p.ctx, "g1", SelectLatest)
+	_, err = h2.StartTestFailover(p.ctx, "g1", SelectLatest)
+	require.ErrorIs(t, err, ErrTestFailoverRunning)
+	tf, err := h2.ActiveTestFailover("g1")
 	require.NoError(t, err)
 	require.NoError(t, h2.StopTestFailover(p.ctx, "g1"))
 	_, err = tf.Volumes()[0].ReadAt(make([]byte, 4), 0)

@@ -41,7 +41,7 @@ func (s *session) resyncQuery(ctx context.Context, m resyncQueryMsg) error {
 }
 
 func (s *session) resyncHashes(ctx context.Context, m resyncQueryMsg) ([]delta.Hash, Code, error) {
-	g, err := s.h.cfg.Store.Group(ctx, m.Group)
+	g, err := s.h.openGroup(ctx, m.Group)
 	if err != nil {
 		return nil, codeOf(err), err
 	}

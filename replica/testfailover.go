@@ -97,6 +97,9 @@ func (h *ReplicaHost) StopTestFailover(ctx context.Context, group string) error 
 	if h.isClosed() {
 		return ErrClosed
 	}
+	if err := h.restoreGroupByID(ctx, group); err != nil { // restore.go
+		return err
+	}
 	h.mu.Lock()
 	t := h.fo.tests[group]
 	from := h.stateLocked(group)

@@ -1,0 +1,8 @@
+//go:build !race
+
+package replicasim_test
+
+const (
+	defaultSeeds = 200
+	defaultSteps = 60
+)

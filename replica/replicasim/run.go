@@ -1,0 +1,266 @@
+package replicasim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/replica"
+	"github.com/blockrep/blockrep/transport/memory"
+)
+
+// Run runs steps on a new Cluster made for cfg, checks the invariants after
+// every step, then heals everything and checks that replication converges.
+// It returns the first failed check (nil when all held) and stops there.
+// The error is for a cluster that could not be set up, or ctx's error.
+func Run(ctx context.Context, cfg Config, steps []Step) (*Failure, error) {
+	c, err := NewCluster(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &sim{c: c, m: newModel(), steps: steps, verified: map[delta.PointID]bool{}}
+	s.run(ctx)
+	if err := c.Close(); err != nil {
+		s.failf("clean-shutdown", "closing the cluster: %v", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.fail, nil
+}
+
+// sim runs one schedule on one cluster.
+type sim struct {
+	c     *Cluster
+	m     *model
+	steps []Step
+	step  int
+	fail  *Failure
+
+	verified map[delta.PointID]bool // points of the current group found equal to the model
+	chain    []checkpoint.Point     // the chain at the last check
+	tf       *replica.TestFailover
+	fo       *failoverRun
+
+	lastFailed bool          // the last replication attempt failed
+	settling   bool          // the final convergence runs: its check judges the attempts
+	fwd, back  memory.Faults // frame faults primary→replica, replica→primary
+
+	// check, when set, names what a point found unequal to the model
+	// after this step proves wrong (the step re-verifies every point).
+	check string
+}
+
+// failoverRun is an unplanned failover in progress and what the simulation
+// expects of it.
+type failoverRun struct {
+	f     *replica.Failover
+	img   [][]byte           // the point's image with the writes made to the failover since
+	chain []checkpoint.Point // the chain when it started
+}
+
+func (s *sim) failf(check, format string, args ...any) {
+	if s.fail != nil {
+		return
+	}
+	s.fail = &Failure{Seed: s.c.cfg.Seed, Step: s.step, Check: check, Detail: fmt.Sprintf(format, args...), Schedule: s.steps}
+}
+
+func (s *sim) run(ctx context.Context) {
+	for i, st := range s.steps {
+		s.step = i
+		sctx, cancel := context.WithTimeout(ctx, s.c.cfg.StepTimeout)
+		s.exec(sctx, st)
+		if ctx.Err() != nil {
+			cancel()
+			return
+		}
+		if errors.Is(sctx.Err(), context.DeadlineExceeded) {
+			s.failf("liveness", "the step did not finish within %v", s.c.cfg.StepTimeout)
+		}
+		cancel()
+		if s.fail == nil {
+			s.afterStep(ctx)
+		}
+		if s.fail != nil {
+			return
+		}
+	}
+	s.step = len(s.steps)
+	sctx, cancel := context.WithTimeout(ctx, s.c.cfg.StepTimeout)
+	defer cancel()
+	s.settle(sctx)
+	if s.fail == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		s.failf("liveness", "convergence did not finish within %v", s.c.cfg.StepTimeout)
+	}
+}
+
+// afterStep restarts a primary whose filesystem crashed, then checks the
+// chain.
+func (s *sim) afterStep(ctx context.Context) {
+	if s.c.pfs.Crashed() {
+		if err := s.c.CrashPrimary(ctx, 0, false); err != nil && !transient(err) {
+			s.failf("primary-restart", "restarting the primary after its crash: %v", err)
+			return
+		}
+	}
+	s.checkChain(ctx)
+	s.check = ""
+}
+
+// group returns the replica store's current group, or nil when the replica
+// does not hold it.
+func (s *sim) group(ctx context.Context) checkpoint.Group {
+	g, err := s.c.store.Group(ctx, s.c.GroupID())
+	if errors.Is(err, checkpoint.ErrUnknownGroup) {
+		return nil
+	}
+	if err != nil {
+		s.failf("store-opens-committed", "opening group %s: %v", s.c.GroupID(), err)
+		return nil
+	}
+	return g
+}
+
+// checkChain checks every point of the current group's chain not checked
+// yet against the model, and that pinned points are in the chain.
+func (s *sim) checkChain(ctx context.Context) {
+	g := s.group(ctx)
+	if g == nil {
+		return
+	}
+	pts, err := g.Points(ctx)
+	if err != nil {
+		s.failf("store-opens-committed", "listing the points of %s: %v", g.ID(), err)
+		return
+	}
+	have := map[delta.PointID]bool{}
+	for _, p := range pts {
+		have[p.ID] = true
+	}
+	for _, p := range s.chain {
+		if !have[p.ID] {
+			// A prune merged undo logs: every older point is read anew.
+			clear(s.verified)
+			break
+		}
+	}
+	if s.check != "" {
+		clear(s.verified)
+	}
+	for _, p := range pts {
+		if s.verified[p.ID] {
+			continue
+		}
+		if !s.verifyPoint(ctx, g, p) {
+			return
+		}
+		s.verified[p.ID] = true
+	}
+	pins, err := g.Pins(ctx)
+	if err != nil {
+		s.failf("pinned-point-kept", "listing pins: %v", err)
+		return
+	}
+	for _, pin := range pins {
+		if !have[pin.Point] {
+			s.failf("pinned-point-kept", "point %s pinned by %s is not in the chain", pin.Point, pin.Holder)
+			return
+		}
+	}
+	if s.tf != nil && !have[s.tf.Point().ID] {
+		s.failf("pinned-point-kept", "the test failover's point %s was pruned", s.tf.Point().ID)
+		return
+	}
+	if s.fo != nil && !have[s.fo.f.Point().ID] {
+		s.failf("pinned-point-kept", "the failover's point %s was pruned", s.fo.f.Point().ID)
+		return
+	}
+	s.chain = pts
+	if len(pts) > 0 {
+		s.m.forget(g.ID(), pts[0].Time)
+	}
+}
+
+// verifyPoint compares point p with the model's images of its freeze.
+func (s *sim) verifyPoint(ctx context.Context, g checkpoint.Group, p checkpoint.Point) bool {
+	fr := s.m.lookup(g.ID(), p.Time)
+	if fr == nil {
+		s.failf("point-known", "point %s of %s (time %s) is no freeze the primary made", p.ID, g.ID(), p.Time)
+		return false
+	}
+	img, err := readPoint(ctx, g, p.ID)
+	if err != nil {
+		s.failf("point-readable", "reading point %s of %s: %v", p.ID, g.ID(), err)
+		return false
+	}
+	if fr.match(img) {
+		return true
+	}
+	name := s.check
+	switch {
+	case name != "":
+	case fr.corrupt:
+		name = "corrupt-frame-refused"
+	case fr.afterFailure:
+		name = "failed-cycle-lost-nothing"
+	default:
+		name = "point-equals-image"
+	}
+	s.failf(name, "point %s of %s (freeze %s, %d candidate images) differs from the primary's image: %v",
+		p.ID, g.ID(), p.Time.Format(time.TimeOnly), len(fr.images), diffBlocks(fr.images[len(fr.images)-1], img, s.c.cfg.BlockSize))
+	return false
+}
+
+// readPoint reads every volume of point id.
+func readPoint(ctx context.Context, g checkpoint.Group, id delta.PointID) ([][]byte, error) {
+	view, err := g.OpenPoint(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer view.Close()
+	vols := view.Volumes()
+	img := make([][]byte, len(vols))
+	for i, v := range vols {
+		img[i] = make([]byte, v.Size())
+		if err := readFull(v, img[i]); err != nil {
+			return nil, err
+		}
+	}
+	return img, nil
+}
+
+func readVolumes(vols []checkpoint.VolumeReadWriter) ([][]byte, error) {
+	img := make([][]byte, len(vols))
+	for i, v := range vols {
+		img[i] = make([]byte, v.Size())
+		if err := readFull(v, img[i]); err != nil {
+			return nil, err
+		}
+	}
+	return img, nil
+}
+
+func readFull(r interface {
+	ReadAt([]byte, int64) (int, error)
+}, p []byte) error {
+	n, err := r.ReadAt(p, 0)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("short read: %d of %d bytes", n, len(p))
+	}
+	return err
+}
+
+// transient reports whether err is one the faults the simulation injects
+// explain: a lost or refused connection, a refusal by the replica, a state
+// that does not allow the operation.
+func transient(err error) bool {
+	var re *replica.RemoteError
+	return errors.As(err, &re) || errors.Is(err, replica.ErrInvalidState) || isNetwork(err)
+}

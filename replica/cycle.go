@@ -32,6 +32,14 @@ var errUnknownReplicaPoint = errors.New("replica: the replica's latest point is 
 // one freeze instant, while the host goes on writing. On success the
 // relationship is Replicating with its first recovery point. It returns a
 // *StateError unless the relationship is InitialReplicationPending.
+//
+// With GroupConfig.Initial.Mode Media it exports the copy to
+// Initial.MediaDir instead and returns the exported point's result while
+// the relationship stays InitialReplicationInProgress; called again then,
+// it asks the replica whether the point was imported (ErrSeedMissing while
+// not). With Seed it compares with the replica's seed and sends only the
+// blocks that differ (ErrSeedMissing while the replica holds no seed). See
+// the package documentation's initial replication section.
 func (r *Relationship) InitialReplication(ctx context.Context) (CycleResult, error) {
 	if err := r.acquire(ctx); err != nil {
 		return CycleResult{}, err

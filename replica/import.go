@@ -28,10 +28,12 @@ type ImportResult struct {
 // operator's hand, so the authorizer is not consulted; the group id must
 // be valid and the same in the media labels and the stream.
 //
-// The group is normally there already (Enable created it). When it is
-// not, Import creates it from the stream: volumes and block size from the
-// delta header, the metadata and failover settings from the group record
-// the header's Meta carries, the retention from the media labels. A
+// The group is normally there already (Enable created it, in whichever
+// storage location its authorization names). When it is not, Import
+// creates it in ReplicaConfig.Store from the stream: volumes and block
+// size from the delta header, the metadata and failover settings from the
+// group record the header's Meta carries, the retention from the media
+// labels. A
 // header without a group record (a primary whose metadata was too large
 // for delta.MaxMeta) is refused with ErrUnknownGroup: enable the group
 // first.
@@ -134,11 +136,11 @@ func readMediaHeader(dir string) (media.Manifest, *delta.Header, error) {
 // importGroup returns the group the stream goes to, creating it from the
 // stream when the store does not have it.
 func (h *ReplicaHost) importGroup(ctx context.Context, man media.Manifest, hdr *delta.Header) (checkpoint.Group, bool, error) {
-	g, err := h.cfg.Store.Group(ctx, hdr.Group)
+	g, err := h.openGroup(ctx, hdr.Group)
 	if err == nil {
 		return g, false, nil
 	}
-	if !errors.Is(err, checkpoint.ErrUnknownGroup) {
+	if !errors.Is(err, ErrUnknownGroup) {
 		return nil, false, err
 	}
 	if _, _, rerr := decodeGroupRecord(hdr.Meta); rerr != nil {
@@ -149,7 +151,7 @@ func (h *ReplicaHost) importGroup(ctx context.Context, man media.Manifest, hdr *
 		return nil, false, err
 	}
 	spec := checkpoint.GroupSpec{Volumes: hdr.Volumes, BlockSize: hdr.BlockSize, Meta: hdr.Meta, Retention: ret}
-	g, err = h.cfg.Store.CreateGroup(ctx, hdr.Group, spec)
+	g, err = h.createGroupIn(ctx, "", hdr.Group, spec) // ReplicaConfig.Store: stores.go
 	if err != nil {
 		return nil, false, fmt.Errorf("replica: create group %q for the import: %w", hdr.Group, err)
 	}

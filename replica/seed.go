@@ -73,10 +73,10 @@ func (h *ReplicaHost) Seed(ctx context.Context, group string, vols []io.ReaderAt
 	if err := checkpoint.ValidGroupID(group); err != nil {
 		return checkpoint.Point{}, fmt.Errorf("replica: seed: %w", err)
 	}
-	g, err := h.cfg.Store.Group(ctx, group)
+	g, err := h.openGroup(ctx, group)
 	if err != nil {
-		if errors.Is(err, checkpoint.ErrUnknownGroup) {
-			return checkpoint.Point{}, fmt.Errorf("%w: %q: enable the group before seeding it: %w", ErrUnknownGroup, group, err)
+		if errors.Is(err, ErrUnknownGroup) {
+			return checkpoint.Point{}, fmt.Errorf("replica: seed: enable the group before seeding it: %w", err)
 		}
 		return checkpoint.Point{}, err
 	}

@@ -2,6 +2,7 @@ package replica_test
 
 import (
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -25,7 +26,7 @@ var keepAll = checkpoint.Retention{Additional: 500, Spacing: time.Second}
 // hop is one replica host of a chain: its own store, listening at addr on
 // the endpoint name, dialing further hops from that endpoint too.
 type hop struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	clk   *replicatest.Clock
 	net   *memory.Network
@@ -43,7 +44,7 @@ type hop struct {
 	closed bool
 }
 
-func newHop(t *testing.T, ctx context.Context, clk *replicatest.Clock, net *memory.Network, name, allow string) *hop {
+func newHop(t testing.TB, ctx context.Context, clk *replicatest.Clock, net *memory.Network, name, allow string) *hop {
 	h := &hop{t: t, ctx: ctx, clk: clk, net: net, name: name, addr: name + ":1", allow: allow, fs: vfs.NewMem(), fwd: make(chan replica.ForwardEvent, 64)}
 	var err error
 	h.l, err = net.Endpoint(name).Listen(ctx, h.addr)
@@ -168,7 +169,7 @@ func (h *hop) image(group string, id delta.PointID) [][]byte {
 
 // chain is a primary with one group and the first replica hop.
 type chain struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	clk    *replicatest.Clock
 	net    *memory.Network
@@ -179,16 +180,22 @@ type chain struct {
 	size   int64
 	events chan replica.CycleEvent
 	b      *hop
+	tick   time.Duration // the clock moves by this before each cycle
 }
 
 const extBlock = 4096
 
-func newChain(t *testing.T, ret checkpoint.Retention) *chain {
+func newChain(t testing.TB, ret checkpoint.Retention) *chain {
+	return newChainSized(t, ret, 256<<10)
+}
+
+// newChainSized is newChain with two volumes of size bytes each.
+func newChainSized(t testing.TB, ret checkpoint.Retention, size int64) *chain {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	c := &chain{t: t, ctx: ctx, clk: replicatest.NewClock(epoch), rng: rand.New(rand.NewPCG(seed, 7)), vols: 2, size: 256 << 10, events: make(chan replica.CycleEvent, 64)}
+	c := &chain{t: t, ctx: ctx, clk: replicatest.NewClock(epoch), rng: rand.New(rand.NewPCG(seed, 7)), vols: 2, size: size, tick: time.Second, events: make(chan replica.CycleEvent, 64)}
 	var err error
 	c.net, err = memory.NewNetwork(1)
 	require.NoError(t, err)
@@ -213,11 +220,16 @@ func (c *chain) write(n int64) {
 	for range n {
 		v := c.rng.IntN(c.vols)
 		blk := c.rng.Int64N(c.size / extBlock)
-		for i := range buf {
-			buf[i] = byte(c.rng.Uint32())
-		}
+		c.fill(buf)
 		_, err := c.rel.Volume(v).WriteAt(buf, blk*extBlock)
 		require.NoError(c.t, err)
+	}
+}
+
+// fill fills p with random bytes.
+func (c *chain) fill(p []byte) {
+	for i := 0; i+8 <= len(p); i += 8 {
+		binary.LittleEndian.PutUint64(p[i:], c.rng.Uint64())
 	}
 }
 
@@ -225,9 +237,7 @@ func (c *chain) write(n int64) {
 func (c *chain) writeBlocks(v int, blocks []int) {
 	buf := make([]byte, extBlock)
 	for _, b := range blocks {
-		for i := range buf {
-			buf[i] = byte(c.rng.Uint32())
-		}
+		c.fill(buf)
 		_, err := c.rel.Volume(v).WriteAt(buf, int64(b)*extBlock)
 		require.NoError(c.t, err)
 	}
@@ -238,7 +248,9 @@ func (c *chain) writeBlocks(v int, blocks []int) {
 // connection the replica's restart closed).
 func (c *chain) cycle(n int64) replica.CycleResult {
 	c.write(n)
-	c.clk.Advance(time.Second)
+	if c.tick > 0 {
+		c.clk.Advance(c.tick)
+	}
 	res, err := c.rel.Cycle(c.ctx)
 	if err != nil {
 		<-c.events
@@ -420,7 +432,7 @@ func sumBytes(evs []replica.ForwardEvent) int64 {
 	return n
 }
 
-func waitClock(t *testing.T, clk *replicatest.Clock, n int) {
+func waitClock(t testing.TB, clk *replicatest.Clock, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

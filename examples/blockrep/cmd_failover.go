@@ -23,7 +23,7 @@ func parseFailover(env *cmdEnv, args []string) (*failoverFlags, error) {
 	fs.BoolVar(&f.complete, "complete", false, "complete the unplanned failover: its image becomes the group's one point")
 	fs.BoolVar(&f.cancel, "cancel", false, "cancel the unplanned failover: back to replicating, nothing kept")
 	fs.BoolVar(&f.stopTest, "stop-test", false, "stop the test failover and discard its copy")
-	fs.BoolVar(&f.planned, "planned", false, "planned failover, run on the primary (with --state)")
+	fs.BoolVar(&f.planned, "planned", false, "planned failover, run on the primary: --state DIR, or --store DIR for a group its serve replicates back")
 	fs.StringVar(&f.state, "state", "", "with --planned: the primary's state directory")
 	fs.StringVar(&f.reverseTo, "reverse-to", "", "with --planned: this host's serve address, where the promoted replica replicates back")
 	f.peer.register(fs)
@@ -44,8 +44,8 @@ func (f *failoverFlags) validate() error {
 		return usagef("--test, --complete, --cancel, --stop-test and --planned exclude each other")
 	}
 	if f.planned {
-		if err := requireFlag("state", f.state); err != nil {
-			return err
+		if (f.state == "") == (f.store == "") {
+			return usagef("--planned needs exactly one of --state (the primary of image files) and --store (a store whose serve replicates the group back)")
 		}
 		return requireFlag("group", f.group)
 	}

@@ -57,11 +57,17 @@ func runRun(env *cmdEnv, args []string) error {
 		}
 	}()
 	for _, id := range ids {
+		if st, err := dir.load(id); err == nil && st.Demoted != "" {
+			continue // handed over: a replica now
+		}
 		g, err := openPrimaryGroup(env.ctx, dir, id, peer, env.stderr, nil)
 		if err != nil {
 			return fmt.Errorf("group %s: %w", id, err)
 		}
 		groups = append(groups, g)
+	}
+	if len(groups) == 0 {
+		return fmt.Errorf("every group of %s was handed over to its replica", state)
 	}
 	return runLoop(env.ctx, groups, env.stderr, time.Now)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/checkpoint/vfs"
@@ -82,18 +83,43 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer l.Close()
-	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: store, Authorizer: auth, Logger: log, Transport: tr})
+	// ph is the primary host of the groups this store replicates back
+	// after a failover (ReplicaHost.Reverse). A failed cycle is retried
+	// sooner than a standalone primary would: the old primary's serve is
+	// often started only after the promotion.
+	ph, err := replica.NewPrimaryHost(replica.PrimaryConfig{Transport: tr, Logger: log,
+		Backoff: []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second}, RetryInterval: time.Minute})
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
+	promoted := make(chan [2]string, 16)
+	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{Listener: l, Store: store, Authorizer: auth, Logger: log,
+		Transport: tr, Primary: ph,
+		OnPromoted: func(group, reverseTo string) {
+			if reverseTo != "" {
+				select {
+				case promoted <- [2]string{group, reverseTo}:
+				default:
+					fmt.Fprintf(env.stderr, "blockrep serve: %s promoted; too many promotions at once, run blockrep reverse --store %s --group %s --to %s\n", group, f.store, group, reverseTo)
+				}
+			}
+		}})
 	if err != nil {
 		return err
 	}
 	defer rh.Close()
 	host := newStoreHost(f.store, store, rh, true)
+	host.ph = ph
 	ctl, err := listenControl(socketPath(f.store), host)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	defer ctl.close()
 	if err := host.startExtends(env.ctx); err != nil {
+		return err
+	}
+	if err := host.startReverses(env.ctx); err != nil {
 		return err
 	}
 
@@ -106,6 +132,21 @@ func runServe(env *cmdEnv, args []string) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return rh.Serve(ctx) })
 	eg.Go(func() error { return ctl.serve(ctx) })
+	eg.Go(func() error { return ph.Run(ctx) })
+	eg.Go(func() error {
+		// A planned failover promoted a group here: replicate it back to
+		// the old primary's serve.
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case p := <-promoted:
+				if _, err := host.reverse(ctx, p[0], p[1], 0); err != nil && ctx.Err() == nil {
+					fmt.Fprintf(env.stderr, "blockrep serve: %s promoted, reverse replication to %s: %v\n", p[0], p[1], err)
+				}
+			}
+		}
+	})
 	err = eg.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

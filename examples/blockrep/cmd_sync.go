@@ -10,6 +10,7 @@ import (
 // groupFlags are the flags of the primary commands that act on one group.
 type groupFlags struct {
 	state, group string
+	store        string // sync only: a group the store's serve replicates back
 	json         bool
 	progress     bool
 	peer         peerFlags
@@ -27,13 +28,19 @@ func parseGroupFlags(env *cmdEnv, name string, args []string, withJSON, withPeer
 		f.peer.register(fs)
 	}
 	if name == "sync" {
+		fs.StringVar(&f.store, "store", "", "instead of --state: run a cycle of a group this store's serve replicates back after a failover")
 		fs.BoolVar(&f.progress, "progress", false, "print \"sent N\" on stderr after every frame sent to the replica (N: bytes so far)")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	if err := requireFlag("state", f.state); err != nil {
-		return nil, err
+	if f.store != "" && f.state != "" {
+		return nil, usagef("--state and --store exclude each other")
+	}
+	if f.store == "" {
+		if err := requireFlag("state", f.state); err != nil {
+			return nil, err
+		}
 	}
 	if err := requireFlag("group", f.group); err != nil {
 		return nil, err
@@ -72,6 +79,13 @@ func runSync(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.store != "" {
+		var res syncResult
+		if err := storeRequest(env.ctx, f.store, controlRequest{Op: "sync", Group: f.group}, &res); err != nil {
+			return err
+		}
+		return printSync(env, f.json, res)
+	}
 	bar := newProgressBar(env.stderr, "initial replication")
 	progress := bar.update
 	if f.progress {
@@ -91,15 +105,19 @@ func runSync(env *cmdEnv, args []string) error {
 	if err := g.close(); err != nil {
 		return err
 	}
-	if f.json {
+	return printSync(env, f.json, res)
+}
+
+func printSync(env *cmdEnv, asJSON bool, res syncResult) error {
+	if asJSON {
 		return writeJSON(env.stdout, res)
 	}
 	what := "cycle"
 	if res.Initial {
 		what = "initial replication"
 	}
-	_, err = fmt.Fprintf(env.stdout, "%s %s: point %s, %d blocks, %s sent in %d ms\n",
-		f.group, what, res.Point, res.Blocks, formatBytes(res.BytesSent), res.DurationMS)
+	_, err := fmt.Fprintf(env.stdout, "%s %s: point %s, %d blocks, %s sent in %d ms\n",
+		res.Group, what, res.Point, res.Blocks, formatBytes(res.BytesSent), res.DurationMS)
 	return err
 }
 

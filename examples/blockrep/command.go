@@ -43,7 +43,7 @@ func init() {
 		{"serve", "--store DIR --listen ADDR [--allow ID[=GROUP-PATTERN]]... TLS", "serve a recovery-point store to authorized primaries", runServe},
 		{"points", "--store DIR --group G [--json]", "list a group's recovery points", runPoints},
 		{"export", "--store DIR --group G [--point ID|latest] --out DIR", "write a point's volumes as image files", runExport},
-		{"failover", "--store DIR --group G [--point ID|latest|latest-app] [--test] [--out DIR] | --complete | --cancel | --stop-test; or --planned --state DIR --group G", "fail a group over", runFailover},
+		{"failover", "--store DIR --group G [--point ID|latest|latest-app] [--test] [--out DIR] | --complete | --cancel | --stop-test; or --planned (--state DIR | --store DIR) --group G [--reverse-to ADDR]", "fail a group over", runFailover},
 		{"seed", "--store DIR --group G --volume PATH...", "hold a copy of the primary's volumes as the group's seed", runSeed},
 		{"extend", "--store DIR --group G --to ADDR [--every 5m] | --stop", "forward a group's points to a further replica (carried out by serve)", runExtend},
 		{"import", "--store DIR --from MEDIA-DIR", "import an initial copy from offline media", runImport},
@@ -53,6 +53,7 @@ func init() {
 		{"suspend", "--state DIR --group G", "pause a group's replication", runSuspend},
 		{"resume", "--state DIR --group G", "resume a suspended group", runResume},
 		{"resync", "--state DIR --group G TLS", "resynchronize a group by comparing block hashes", runResync},
+		{"reverse", "--state DIR --group G (old primary) | --store DIR --group G --to ADDR [--every 5m] (new primary)", "replicate back after a failover", runReverse},
 		{"status", "(--state DIR | --store DIR) [--group G] [--json]", "state, health and statistics", runStatus},
 	}
 }

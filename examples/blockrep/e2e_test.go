@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -157,9 +158,70 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, sr.Point, rst[0].LatestPoint)
 	assert.True(t, rst[0].Served)
 
-	// serve stops cleanly; the store reads the same without it.
+	// Planned failover: a final cycle, B promoted, A keeps its files as
+	// B's replica in A/state/store, served at the address B replicates
+	// back to.
+	randomWrites(t, rng, disk, 3<<20, 4)
+	addrA := freeAddr(t)
+	var pr plannedResult
+	okJSON(t, &pr, "failover", "--planned", "--state", state, "--group", "vm1", "--reverse-to", addrA, "--json")
+	assert.Positive(t, pr.Blocks)
+	storeA := filepath.Join(state, "store")
+	assert.Equal(t, storeA, pr.Store)
+	r = cli(t, "sync", "--state", state, "--group", "vm1")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "handed over")
+	srvA := startServe(t, append([]string{"--store", storeA, "--listen", addrA, "--allow", "hostb.test"}, a.flags()...)...)
+
+	// Nothing was lost: both sides hold the primary's last image.
+	ok(t, "export", "--store", storeB, "--group", "vm1", "--out", filepath.Join(dir, "export4"))
+	requireSameFile(t, disk, filepath.Join(dir, "export4", "disk.img"))
+	requireSameFile(t, logs, filepath.Join(dir, "export4", "logs.img"))
+	ok(t, "export", "--store", storeA, "--group", "vm1", "--out", filepath.Join(dir, "export5"))
+	requireSameFile(t, disk, filepath.Join(dir, "export5", "disk.img"))
+	requireSameFile(t, logs, filepath.Join(dir, "export5", "logs.img"))
+
+	// Reverse: B's serve replicates the group to A; a cycle now.
+	okJSON(t, &sr, "sync", "--store", storeB, "--group", "vm1", "--json")
+	assert.Equal(t, int64(0), sr.Blocks, "nothing was written on B since the promotion")
+	okJSON(t, &pts, "points", "--store", storeA, "--group", "vm1", "--json")
+	require.NotEmpty(t, pts)
+	assert.Equal(t, sr.Point, pts[len(pts)-1].ID)
+
+	// Status on both hosts, in JSON.
+	okJSON(t, &rst, "status", "--store", storeB, "--group", "vm1", "--json")
+	require.Len(t, rst, 1)
+	assert.Equal(t, "FailedOver", rst[0].State.String())
+	require.NotNil(t, rst[0].Reverse)
+	assert.Equal(t, addrA, rst[0].Reverse.Replica)
+	assert.Equal(t, "Replicating", rst[0].Reverse.State.String())
+	assert.Equal(t, "Normal", rst[0].Reverse.Health.Level.String())
+	assert.GreaterOrEqual(t, rst[0].Reverse.Statistics.SuccessfulCycles, int64(1))
+	assert.Equal(t, sr.Point, rst[0].Reverse.Statistics.LastPoint)
+	okJSON(t, &rst, "status", "--store", storeA, "--json")
+	require.Len(t, rst, 1)
+	assert.Equal(t, "Replicating", rst[0].State.String())
+	assert.Equal(t, sr.Point, rst[0].LatestPoint)
+	okJSON(t, &pst, "status", "--state", state, "--json")
+	require.Len(t, pst, 1)
+	assert.Equal(t, "PreparedForFailover", pst[0].State.String())
+	assert.Equal(t, pr.Point, pst[0].LastPoint)
+
+	// Both serves stop cleanly; a store reads the same without its serve.
+	srvA.stop(t)
 	srvB.stop(t)
-	okJSON(t, &rst, "status", "--store", storeB, "--json")
+	okJSON(t, &rst, "status", "--store", storeA, "--json")
 	assert.False(t, rst[0].Served)
 	assert.Equal(t, sr.Point, rst[0].LatestPoint)
+}
+
+// freeAddr returns a loopback address with a port free a moment ago, for
+// a serve whose address must be known before it starts.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }

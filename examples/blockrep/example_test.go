@@ -26,6 +26,7 @@ func Example_help() {
 	//   suspend   pause a group's replication
 	//   resume    resume a suspended group
 	//   resync    resynchronize a group by comparing block hashes
+	//   reverse   replicate back after a failover
 	//   status    state, health and statistics
 	//
 	// TLS: --cert FILE --key FILE --ca FILE, or --insecure for plain TCP (tests, trusted links).

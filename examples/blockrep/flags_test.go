@@ -119,7 +119,8 @@ func TestParseFailover(t *testing.T) {
 		{[]string{"--store", "d", "--group", "g", "--point", "yesterday"}, `--point "yesterday"`},
 		{[]string{"--group", "g"}, "--store is required"},
 		{[]string{"--store", "d"}, "--group is required"},
-		{[]string{"--planned", "--group", "g"}, "--state is required"},
+		{[]string{"--planned", "--group", "g"}, "--planned needs exactly one of --state"},
+		{[]string{"--planned", "--store", "d", "--group", "g"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

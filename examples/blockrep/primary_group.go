@@ -49,6 +49,9 @@ func openPrimaryGroupSent(ctx context.Context, dir stateDir, name string, peer p
 	if err != nil {
 		return nil, err
 	}
+	if st.Demoted != "" {
+		return nil, fmt.Errorf("group %s was handed over to its replica; this host keeps it as a replica in %s (blockrep serve --store %s)", name, st.Demoted, st.Demoted)
+	}
 	if !peer.given() {
 		peer = peerFlags{cert: st.Cert, key: st.Key, ca: st.CA, insecure: st.Insecure, name: st.Name}
 	}

@@ -70,6 +70,11 @@ type groupState struct {
 	Exported     delta.PointID `json:"exported_point"`
 	ExportedTime time.Time     `json:"exported_time,omitzero"`
 
+	// Demoted is set once the group was handed over to the replica
+	// (planned failover, or reverse after an unplanned one): the store
+	// where this host keeps it as a replica now.
+	Demoted string `json:"demoted,omitempty"`
+
 	Stats savedStats `json:"stats"`
 }
 

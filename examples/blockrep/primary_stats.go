@@ -100,6 +100,8 @@ func (st *groupState) health(now time.Time) replica.Health {
 		if d := now.Sub(since); d > replica.MaxTimeSinceSuccess {
 			add(replica.Critical, fmt.Sprintf("no successful cycle for %s", d.Truncate(time.Second)))
 		}
+	case replica.PreparedForFailover:
+		add(replica.Normal, "handed over to the replica; kept here as a replica in "+st.Demoted)
 	case replica.InitialReplicationPending:
 		add(replica.Warning, "initial replication has not completed")
 	}

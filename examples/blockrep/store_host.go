@@ -21,6 +21,7 @@ type storeHost struct {
 	dir    string
 	store  checkpoint.Store
 	rh     *replica.ReplicaHost
+	ph     *replica.PrimaryHost // serve's host of reversed groups; nil when not served
 	served bool
 
 	mu        sync.Mutex
@@ -51,6 +52,17 @@ func (h *storeHost) do(ctx context.Context, req controlRequest) (any, error) {
 		return h.rh.Import(ctx, req.From)
 	case "seed":
 		return h.seed(ctx, req.Group, req.Volumes)
+	case "reverse", "sync", "planned":
+		if !h.served {
+			return nil, fmt.Errorf("%s needs the store's blockrep serve running", req.Op)
+		}
+		switch req.Op {
+		case "reverse":
+			return h.reverse(ctx, req.Group, req.To, time.Duration(req.Every))
+		case "sync":
+			return h.syncReversed(ctx, req.Group)
+		}
+		return h.planned(ctx, req.Group, req.To)
 	case "failover", "complete", "cancel", "stop-test":
 		if !h.served {
 			return nil, errNeedServe

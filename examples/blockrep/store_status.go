@@ -21,6 +21,19 @@ type replicaStatus struct {
 	LatestTime  time.Time      `json:"latest_time,omitzero"`
 	LastContact time.Time      `json:"last_contact,omitzero"`
 	Served      bool           `json:"served"` // a blockrep serve holds the store
+	// Reverse is set for a group this store's serve replicates as its
+	// primary after a failover.
+	Reverse *reverseStatus `json:"reverse,omitempty"`
+	// Extension is set for a group forwarded to a further replica.
+	Extension *replica.ExtensionStatus `json:"extension,omitempty"`
+}
+
+// reverseStatus is the primary side of a reversed group.
+type reverseStatus struct {
+	Replica    string         `json:"replica"`
+	State      replica.State  `json:"state"`
+	Health     replica.Health `json:"health"`
+	Statistics replica.Stats  `json:"statistics"`
 }
 
 type volumeJSON struct {
@@ -55,6 +68,26 @@ func (h *storeHost) status(ctx context.Context, group string) ([]replicaStatus, 
 			s.LatestTime = g.Points[n-1].Time.UTC()
 		}
 		s.Health = replicaHealth(g, time.Now())
+		if h.ph != nil {
+			if rel, err := h.ph.Relationship(id); err == nil {
+				s.Reverse = &reverseStatus{State: rel.State(), Health: rel.Health(), Statistics: rel.Stats()}
+				if recs, err := loadReverses(h.dir); err == nil {
+					for _, r := range recs {
+						if r.Group == id {
+							s.Reverse.Replica = r.To
+						}
+					}
+				}
+			}
+		}
+		if h.served {
+			for _, e := range h.rh.Extensions() {
+				if e.Group == id {
+					e := e
+					s.Extension = &e
+				}
+			}
+		}
 		out = append(out, s)
 	}
 	return out, nil

@@ -29,7 +29,12 @@ type host struct {
 	rh       *replica.ReplicaHost
 	ph       *replica.PrimaryHost // nil for the extended replica
 	served   chan error
+	promoted chan promotion // what ReplicaConfig.OnPromoted heard
 }
+
+// promotion is one call of ReplicaConfig.OnPromoted: the group promoted by
+// a planned failover, and the address the old primary named to reverse to.
+type promotion struct{ group, addr string }
 
 // hostSpec says what a host is and which peers may replicate into it.
 type hostSpec struct {
@@ -108,8 +113,26 @@ func startHost(ctx context.Context, root string, s hostSpec, ca *certs.CA, dir *
 			return h, err
 		}
 	}
-	// Transport dials the extended replica when this host forwards to one.
-	cfg := replica.ReplicaConfig{Listener: h.listener, Store: h.store, Authorizer: auth, Transport: h.tr}
+	h.promoted = make(chan promotion, 8)
+	cfg := replica.ReplicaConfig{
+		Listener:   h.listener,
+		Store:      h.store,
+		Authorizer: auth,
+		// Transport dials the extended replica when this host forwards.
+		Transport: h.tr,
+		// Primary is this machine's primary host: a peer that reverses
+		// toward a group it still has a relationship of is refused (split
+		// brain).
+		Primary: h.ph,
+		// A host tool would call Reverse from here; the story does it
+		// itself, in order, and only prints what was heard.
+		OnPromoted: func(group, addr string) {
+			select {
+			case h.promoted <- promotion{group, addr}:
+			default:
+			}
+		},
+	}
 	if h.rh, err = replica.NewReplicaHost(cfg); err != nil {
 		return h, err
 	}

@@ -18,9 +18,9 @@ func TestMain(m *testing.M) {
 }
 
 // quickArgs runs the story small and fast: 4 MiB + 1 MiB, cycles back to
-// back while the writer writes 2000 blocks a second.
+// back while the writer writes 400 blocks a second.
 func quickArgs(tmp string, extra ...string) []string {
-	return append([]string{"-size", "4MiB", "-cycles", "3", "-every", "0", "-writes", "2000", "-seed", "42", "-tmp", tmp}, extra...)
+	return append([]string{"-size", "4MiB", "-cycles", "3", "-every", "0", "-writes", "400", "-seed", "42", "-tmp", tmp}, extra...)
 }
 
 // The whole story runs, passes every check, prints every step, and keeps
@@ -54,16 +54,36 @@ func TestQuickstartTellsTheWholeStory(t *testing.T) {
 		"✓ test failover's clone",
 		"✓ the point itself, untouched by the clone's writes",
 		"test      failover stopped, clone discarded; group Replicating",
-		"unplanned failover on hv2 to the older point",
-		"✓ hv1's next cycle is refused",
+		"planned   failover hv1 → hv2",
+		"✓ hv1's volumes as the writer stopped",
+		"✓ the final point is hv1's last image",
+		"hv2 heard (OnPromoted): group vm-quickstart promoted, reverse toward",
+		"hv1's relationship: PreparedForFailover; hv2's group: FailedOver",
+		"demote    hv1",
+		"✓ hv1's store, read back",
+		"reverse   hv2 → hv1",
+		"✓ hv2's volumes, the new primary's",
+		"blocks: the 0 that differ between the two sides' images",
+		"first sync [",
+		"cycle 9   hv2 → hv1",
+		"unplanned failover on hv1 to the older point",
+		"✓ hv2's next cycle is refused",
 		"cancel    the failover",
 		"✓ chain exactly as before",
-		"✓ hv1's volumes as it stopped",
-		"unplanned failover again on hv2",
+		"lost      hv2 for good",
+		"✓ hv2's volumes as it stopped",
+		"unplanned failover again on hv1",
 		"complete  the failover",
 		"✓ the committed point, read back from the store",
+		"back      hv2 returns and demotes itself",
+		"✓ hv2's store, read back",
+		"reverse   hv1 → hv2",
+		"✓ hv1's volumes, the new primary's",
+		"✓ hv2's store after the first cycle, read back",
+		"last      check",
+		"✓ hv1's volumes, the primary's now",
 		"stats     hv1 → hv2",
-		"health    hv1 → hv2",
+		"health    hv1 → hv2: Normal",
 		"extended  hv2 → hv3: ",
 		"kept      ",
 		"OK: every step verified by content hash",

@@ -38,9 +38,11 @@ type story struct {
 	rel     *replica.Relationship
 	primary *host
 	replica *host
-	cycles  int // cycles run so far
+	cycles  int   // cycles run so far
+	sent    int64 // bytes of delta streams the cycles sent
 
-	forwards *forwardLog // hv2's forwards to hv3
+	forwards  *forwardLog // hv2's forwards to hv3
+	lostImage image       // the lost primary's image as it stopped
 }
 
 // step is one part of the story, named for the test hook.
@@ -84,7 +86,9 @@ func (s *story) steps() []step {
 		{"cycles", s.runCycles},
 		{"points", s.listPoints},
 		{"test-failover", s.testFailover},
+		{"planned-failover", s.plannedFailover},
 		{"unplanned-failover", s.unplannedFailover},
+		{"reverse", s.reverseUnplanned},
 		{"end", s.end},
 	}
 }
@@ -119,26 +123,37 @@ func (s *story) primaryVolumes() ([]io.WriterAt, []io.ReaderAt) {
 }
 
 // cycle runs one cycle of the current relationship now and checks that
-// its point is the primary's image after a prefix of the writer's writes.
+// its point is the primary's image after a prefix of the writer's writes,
+// and that it sent no block the writer did not write.
 func (s *story) cycle(ctx context.Context) (replica.CycleResult, error) {
-	res, err := s.rel.Cycle(ctx)
+	res, mr, err := s.runCycle(ctx)
 	if err != nil {
-		return res, fmt.Errorf("cycle %s → %s: %w", s.primary.name, s.replica.name, err)
+		return res, err
 	}
-	s.cycles++
-	mr, err := s.m.match(res.Point, res.Hash)
-	if err != nil {
-		s.rep.fail("cycle %d: %v", s.cycles, err)
-		return res, fmt.Errorf("cycle %d: %w", s.cycles, errMismatch)
-	}
-	s.rep.step("cycle %-3d %s → %s  point %s  %4d blocks  %9s delta in %s",
-		s.cycles, s.primary.name, s.replica.name, shortID(res.Point), res.Blocks, formatBytes(res.StreamBytes), formatDuration(res.Latency))
-	s.rep.ok("point = primary's image at the freeze, after %d of the %d writes since the last one", mr.Writes, mr.Writes+mr.Left)
 	if res.Blocks > mr.Touched {
 		s.rep.fail("sent %d blocks, but the writer touched only %d since the last point", res.Blocks, mr.Touched)
 		return res, fmt.Errorf("cycle %d sent more than was written: %w", s.cycles, errMismatch)
 	}
 	return res, nil
+}
+
+// runCycle runs one cycle, prints it and matches its point with the model.
+func (s *story) runCycle(ctx context.Context) (replica.CycleResult, matchResult, error) {
+	res, err := s.rel.Cycle(ctx)
+	if err != nil {
+		return res, matchResult{}, fmt.Errorf("cycle %s → %s: %w", s.primary.name, s.replica.name, err)
+	}
+	s.cycles++
+	s.sent += res.StreamBytes
+	s.rep.step("cycle %-3d %s → %s  point %s  %4d blocks  %9s delta in %s",
+		s.cycles, s.primary.name, s.replica.name, shortID(res.Point), res.Blocks, formatBytes(res.StreamBytes), formatDuration(res.Latency))
+	mr, err := s.m.match(res.Point, res.Hash)
+	if err != nil {
+		s.rep.fail("cycle %d: %v", s.cycles, err)
+		return res, mr, fmt.Errorf("cycle %d: %w", s.cycles, errMismatch)
+	}
+	s.rep.ok("point = primary's image at the freeze, after %d of the %d writes since the last one", mr.Writes, mr.Writes+mr.Left)
+	return res, mr, nil
 }
 
 // pace waits until the next cycle is due: start + n intervals.

@@ -8,9 +8,18 @@ import (
 	"github.com/blockrep/blockrep/replica"
 )
 
-// end prints the statistics and health of the relationship the story ended
-// with and of the replica host's groups.
+// end stops the writer, checks the primary's volumes against the model one
+// last time, and prints the statistics and health of the relationship the
+// story ended with, of the extension and of every host's group.
 func (s *story) end(ctx context.Context) error {
+	if err := s.w.stop(); err != nil {
+		return err
+	}
+	_, vols := s.primaryVolumes()
+	s.rep.step("last      check: the writer stops after %d writes in all; %d cycles sent %s of deltas", s.m.writes(), s.cycles, formatBytes(s.sent))
+	if err := s.verify(ctx, s.primary.name+"'s volumes, the primary's now (the model checked against them)", vols, s.m.current()); err != nil {
+		return err
+	}
 	st := s.rel.Stats()
 	s.rep.step("stats     %s → %s, since %s: state %s", s.primary.name, s.replica.name, st.WindowStart.Local().Format("15:04:05"), st.State)
 	s.rep.detail("cycles: %d successful, %d missed, %d errors; last point %.8s at %s",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
+	"github.com/blockrep/blockrep/transport"
 )
 
 // unplannedFailover fails the group over on the replica to an older point
@@ -40,12 +41,9 @@ func (s *story) unplannedFailover(ctx context.Context) error {
 	}
 	s.rep.detail("16 blocks written to the failed-over volumes")
 
-	_, err = s.rel.Cycle(ctx)
-	if !errors.Is(err, replica.ErrReplicaFailedOver) {
-		s.rep.fail("%s's cycle during the failover: got %v, want it refused", s.primary.name, err)
-		return fmt.Errorf("cycle to a failed-over replica: %w", errMismatch)
+	if err := s.refusedCycle(ctx); err != nil {
+		return err
 	}
-	s.rep.ok("%s's next cycle is refused: %v", s.primary.name, replica.ErrReplicaFailedOver)
 	s.rep.detail("%s's health: %s", s.primary.name, healthLine(s.rel.Health()))
 
 	if err := rh.CancelFailover(ctx, s.group); err != nil {
@@ -70,10 +68,34 @@ func (s *story) unplannedFailover(ctx context.Context) error {
 	}
 	_, vols := s.primaryVolumes()
 	s.rep.step("lost      %s for good: the writer stops; %d writes since the last point will be lost with it", s.primary.name, s.m.pendingWrites())
-	if err := s.verify(ctx, s.primary.name+"'s volumes as it stopped (the model checked against the real files)", vols, s.m.current()); err != nil {
+	s.lostImage = s.m.current()
+	if err := s.verify(ctx, s.primary.name+"'s volumes as it stopped (the model checked against the real files)", vols, s.lostImage); err != nil {
 		return err
 	}
 	return s.completeFailover(ctx)
+}
+
+// reverseUnplanned brings the lost primary back as the replica: it demotes
+// itself into its own replica host's store (its image as it stopped, with
+// the map of the blocks it wrote since its last acknowledged point), and the
+// failed-over side reverses toward it.
+func (s *story) reverseUnplanned(ctx context.Context) error {
+	lost, to := s.primary, s.replica
+	start := time.Now()
+	if err := lost.ph.Demote(ctx, s.group, lost.rh); err != nil {
+		return fmt.Errorf("demote %s: %w", lost.name, err)
+	}
+	points, err := s.checkpointPoints(ctx, lost)
+	if err != nil {
+		return err
+	}
+	latest := points[len(points)-1]
+	s.rep.step("back      %s returns and demotes itself: its image as it stopped kept in its store as point %s (%s, a local copy)",
+		lost.name, shortID(latest.ID), formatDuration(time.Since(start)))
+	if err := s.verifyPoint(ctx, lost, latest.ID, s.lostImage, lost.name+"'s store, read back"); err != nil {
+		return err
+	}
+	return s.reverse(ctx, to, lost, s.lostImage, "after the unplanned failover: the first cycle sends only the blocks that differ since the last common point — those the failover changed and those "+lost.name+" wrote after it")
 }
 
 // completeFailover fails over again to an older point, writes, and
@@ -135,4 +157,33 @@ func (s *story) groupState(ctx context.Context) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return g.State.String()
+}
+
+// refusedCycle runs a cycle of the primary while its replica is failed
+// over: it must fail with ErrReplicaFailedOver and change nothing.
+//
+// Over TCP the replica's refusal of a delta may not reach the primary:
+// the replica answers the delta's announcement with a Nack and closes the
+// connection while the stream is still arriving, and a close with unread
+// data sends a reset, which can discard the Nack before the primary reads
+// it. The cycle then fails with the lost connection (or its cancelled
+// stream); the next one dials
+// anew, reads the replica's status first and is refused plainly. The story
+// says when that happens rather than hiding it.
+func (s *story) refusedCycle(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		_, err := s.rel.Cycle(ctx)
+		switch {
+		case errors.Is(err, replica.ErrReplicaFailedOver):
+			s.rep.ok("%s's next cycle is refused: %v", s.primary.name, replica.ErrReplicaFailedOver)
+			return nil
+		case attempt == 1 && (transport.IsTemporary(err) || errors.Is(err, context.Canceled) && ctx.Err() == nil):
+			// (The cycle's stream is cancelled when the reader of the
+			// verdict meets the reset first.)
+			s.rep.detail("%s's cycle lost its connection instead (the refusal went down with it): %v; once more", s.primary.name, err)
+		default:
+			s.rep.fail("%s's cycle during the failover: got %v, want it refused", s.primary.name, err)
+			return fmt.Errorf("cycle to a failed-over replica: %w", errMismatch)
+		}
+	}
 }

@@ -20,22 +20,26 @@ import (
 	"github.com/blockrep/blockrep/transport/memory"
 )
 
-// Names of the cluster's endpoints and the replica's address.
+// Names of the cluster's endpoints and the replicas' addresses.
 const (
-	PrimaryName    = "primary"
-	ReplicaName    = "replica"
-	ReplicaAddress = "replica:1"
-	storeRoot      = "store"
+	PrimaryName     = "primary"
+	ReplicaName     = "replica"
+	ReplicaAddress  = "replica:1"
+	ExtendedName    = "extended"
+	ExtendedAddress = "extended:1"
+	storeRoot       = "store"
 )
 
 // Epoch is the fake clock's start.
 var Epoch = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 
-// Cluster is a primary host and a replica host in one process: in-memory
-// volumes, the in-memory network, one fake clock, and a vfs.MemFS under the
-// replica's checkpoint store and under the primary's tracker state file, so
-// that either host can crash at any operation of its filesystem and restart
-// on what survived. It is for tests, not for production.
+// Cluster is a primary host, a replica host and an extended replica host
+// in one process: in-memory volumes, the in-memory network, one fake clock,
+// and a vfs.MemFS under each replica's checkpoint store and under the
+// primary's tracker state file, so that any host can crash at any operation
+// of its filesystem and restart on what survived. The replica forwards to
+// the extended replica once ReplicaHost.Extend is called for the group. It
+// is for tests, not for production.
 //
 // The primary replicates one group, named "vm" and a generation number
 // that grows each time the volumes are protected anew (after a completed
@@ -48,12 +52,8 @@ type Cluster struct {
 	net    *memory.Network
 	ids    io.Reader
 
-	rfs       *vfs.MemFS
-	store     *checkpoint.DirStore
-	lis       transport.Listener
-	rh        *replica.ReplicaHost
-	stopServe context.CancelFunc
-	served    chan error
+	rep *side // the replica
+	ext *side // the extended replica
 
 	pfs  *vfs.MemFS
 	ph   *replica.PrimaryHost
@@ -76,7 +76,6 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		clock:  replicatest.NewClock(Epoch),
 		delays: newDelayClock(),
 		ids:    rand.NewChaCha8(seedBytes(cfg.Seed)),
-		rfs:    vfs.NewMem(),
 		pfs:    vfs.NewMem(),
 	}
 	if c.log == nil {
@@ -90,12 +89,18 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 	for range cfg.Volumes {
 		c.vols = append(c.vols, newMemVolume(cfg.VolumeSize))
 	}
-	if err := c.startReplica(ctx); err != nil {
+	if c.rep, err = c.openSide(ctx, vfs.NewMem(), ReplicaName, ReplicaAddress, PrimaryName); err != nil {
+		c.delays.close()
+		return nil, err
+	}
+	if c.ext, err = c.openSide(ctx, vfs.NewMem(), ExtendedName, ExtendedAddress, ReplicaName); err != nil {
+		c.rep.close()
 		c.delays.close()
 		return nil, err
 	}
 	if err := c.startPrimary(); err != nil {
-		c.stopReplica()
+		c.ext.close()
+		c.rep.close()
 		c.delays.close()
 		return nil, err
 	}
@@ -124,10 +129,16 @@ func (c *Cluster) Network() *memory.Network { return c.net }
 func (c *Cluster) PrimaryHost() *replica.PrimaryHost { return c.ph }
 
 // ReplicaHost returns the current replica host (a restart makes another).
-func (c *Cluster) ReplicaHost() *replica.ReplicaHost { return c.rh }
+func (c *Cluster) ReplicaHost() *replica.ReplicaHost { return c.rep.rh }
 
 // Store returns the replica's current checkpoint store.
-func (c *Cluster) Store() *checkpoint.DirStore { return c.store }
+func (c *Cluster) Store() *checkpoint.DirStore { return c.rep.store }
+
+// ExtendedHost returns the current extended replica host.
+func (c *Cluster) ExtendedHost() *replica.ReplicaHost { return c.ext.rh }
+
+// ExtendedStore returns the extended replica's current checkpoint store.
+func (c *Cluster) ExtendedStore() *checkpoint.DirStore { return c.ext.store }
 
 // Relationship returns the primary's relationship, or nil when the group is
 // not enabled.
@@ -164,61 +175,87 @@ func (c *Cluster) Close() error {
 		}
 		c.ph = nil
 	}
-	if err := c.stopReplica(); err != nil && first == nil && !c.rfs.Crashed() {
+	if err := c.rep.close(); err != nil && first == nil && !c.rep.fs.Crashed() {
+		first = err
+	}
+	if err := c.ext.close(); err != nil && first == nil && !c.ext.fs.Crashed() {
 		first = err
 	}
 	c.delays.close()
 	return first
 }
 
-func (c *Cluster) startReplica(ctx context.Context) error {
-	opts := []checkpoint.Option{checkpoint.WithClock(c.clock.Now), checkpoint.WithLogger(c.log), checkpoint.WithApplyBatch(64 << 10)}
+// side is one replica host with its store, on a filesystem of its own.
+type side struct {
+	fs        *vfs.MemFS
+	store     *checkpoint.DirStore
+	lis       transport.Listener
+	rh        *replica.ReplicaHost
+	stopServe context.CancelFunc
+	served    chan error
+}
+
+// openSide opens a store on fsys and serves it at addr to peer, forwarding
+// with endpoint name's transport.
+func (c *Cluster) openSide(ctx context.Context, fsys *vfs.MemFS, name, addr, peer string) (*side, error) {
+	opts := []checkpoint.Option{checkpoint.WithClock(c.clock.Now), checkpoint.WithLogger(c.log.With("host", name)), checkpoint.WithApplyBatch(64 << 10)}
 	if c.cfg.StageOnDisk {
 		opts = append(opts, checkpoint.WithStageMemory(0))
 	}
-	store, err := checkpoint.Open(c.rfs, storeRoot, opts...)
+	store, err := checkpoint.Open(fsys, storeRoot, opts...)
 	if err != nil {
-		return fmt.Errorf("replicasim: open the replica's store: %w", err)
+		return nil, fmt.Errorf("replicasim: open the store of %s: %w", name, err)
 	}
-	auth, err := transport.NewAuthorizer([]transport.AuthEntry{{Peer: PrimaryName, Group: "*", Storage: "."}})
-	if err != nil {
-		store.Close()
-		return err
-	}
-	lis, err := c.net.Endpoint(ReplicaName).Listen(ctx, ReplicaAddress)
+	auth, err := transport.NewAuthorizer([]transport.AuthEntry{{Peer: peer, Group: "*", Storage: "."}})
 	if err != nil {
 		store.Close()
-		return err
+		return nil, err
 	}
-	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{Listener: lis, Store: store, Authorizer: auth, Clock: c.clock, Logger: c.log})
+	lis, err := c.net.Endpoint(name).Listen(ctx, addr)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{
+		Listener: lis, Store: store, Authorizer: auth, Clock: c.clock,
+		Logger: c.log.With("host", name), Transport: c.net.Endpoint(name),
+	})
 	if err != nil {
 		lis.Close()
 		store.Close()
-		return err
+		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
 	go func() { served <- rh.Serve(sctx) }()
-	c.store, c.lis, c.rh, c.stopServe, c.served = store, lis, rh, cancel, served
-	return nil
+	return &side{fs: fsys, store: store, lis: lis, rh: rh, stopServe: cancel, served: served}, nil
 }
 
-// stopReplica stops the replica host and closes its store and listener.
-func (c *Cluster) stopReplica() error {
-	if c.rh == nil {
-		return nil
-	}
-	c.stopServe()
-	first := <-c.served
-	if err := c.rh.Close(); err != nil && first == nil && !errors.Is(err, replica.ErrClosed) {
+// close stops the host and closes its store and listener.
+func (s *side) close() error {
+	s.stopServe()
+	first := <-s.served
+	if err := s.rh.Close(); err != nil && first == nil && !errors.Is(err, replica.ErrClosed) {
 		first = err
 	}
-	c.lis.Close()
-	if err := c.store.Close(); err != nil && first == nil {
+	s.lis.Close()
+	if err := s.store.Close(); err != nil && first == nil {
 		first = err
 	}
-	c.rh, c.store, c.lis = nil, nil, nil
 	return first
+}
+
+// restart crashes the side's filesystem (unless a crash point did already)
+// and serves a store opened on what survived.
+func (c *Cluster) restart(ctx context.Context, s *side, name, addr, peer string, seed uint64, torn bool) (*side, error) {
+	var next *vfs.MemFS
+	if torn {
+		next = s.fs.CrashRandom(seed)
+	} else {
+		next = s.fs.Crash()
+	}
+	s.close() // the crashed store fails its last writes; that is the point
+	return c.openSide(ctx, next, name, addr, peer)
 }
 
 func (c *Cluster) startPrimary() error {
@@ -353,13 +390,21 @@ func (c *Cluster) CrashPrimary(ctx context.Context, seed uint64, torn bool) erro
 // survived. torn makes the disk keep part of what was not synced
 // (vfs.MemFS.CrashRandom with seed).
 func (c *Cluster) CrashReplica(ctx context.Context, seed uint64, torn bool) error {
-	var next *vfs.MemFS
-	if torn {
-		next = c.rfs.CrashRandom(seed)
-	} else {
-		next = c.rfs.Crash()
+	rep, err := c.restart(ctx, c.rep, ReplicaName, ReplicaAddress, PrimaryName, seed, torn)
+	if err != nil {
+		return err
 	}
-	c.stopReplica() // the crashed store fails its last writes; that is the point
-	c.rfs = next
-	return c.startReplica(ctx)
+	c.rep = rep
+	return nil
+}
+
+// CrashExtended crashes the extended replica's filesystem and restarts it
+// on what survived.
+func (c *Cluster) CrashExtended(ctx context.Context, seed uint64, torn bool) error {
+	ext, err := c.restart(ctx, c.ext, ExtendedName, ExtendedAddress, ReplicaName, seed, torn)
+	if err != nil {
+		return err
+	}
+	c.ext = ext
+	return nil
 }

@@ -34,7 +34,10 @@ type Config struct {
 	// lost (else the next attempt resynchronizes), and "converge" fails
 	// when a relationship is ResynchronizationRequired with no point on
 	// the replica to resynchronize with (else the volumes are protected
-	// anew, as another group). See the package's regression tests.
+	// anew, as another group), and "forward-committed" fails when a
+	// forward reports a point the extended replica does not have (else the
+	// extension is stopped and started anew). See the package's
+	// regression tests.
 	Strict bool
 	// CorruptControl lets corruption faults hit every frame in both
 	// directions, control messages included (false: only frames from the

@@ -11,13 +11,15 @@
 // # The cluster
 //
 // A Cluster holds a primary host replicating one group of in-memory volumes
-// to a replica host over a transport/memory network, with one
-// replicatest.Clock for both hosts and the replica's store, and a vfs.MemFS
-// under the replica's checkpoint store and under the primary's tracker state
-// file (delta.CreateTrackerFile on a MemFS file). Either filesystem can crash
-// at any of its operations, keeping only what was synced (or, torn, part of
-// what was not); the host then restarts on what survived: the replica opens
-// a new store, the primary reattaches with its last acknowledged point.
+// to a replica host, which forwards it to an extended replica host once
+// extended (ReplicaHost.Extend), over a transport/memory network, with one
+// replicatest.Clock for every host and store, and a vfs.MemFS under each
+// replica's checkpoint store and under the primary's tracker state file
+// (delta.CreateTrackerFile on a MemFS file). Any filesystem can crash at any
+// of its operations, keeping only what was synced (or, torn, part of what
+// was not); the host then restarts on what survived: a replica opens a new
+// store (and picks up the failovers the store kept), the primary reattaches
+// with its last acknowledged point.
 //
 // # Schedules
 //
@@ -26,10 +28,11 @@
 // attempts (initial replication, cycle or resynchronization, as the state
 // calls for; some with a writer running alongside), clock advances, network
 // partitions, cuts after N bytes, duplicated, corrupted and delayed frames,
-// crashes of either host, suspend and resume, test failovers, unplanned
+// crashes of any host, suspend and resume, test failovers, unplanned
 // failovers to random points with cancel or complete (after which the
-// primary protects its volumes anew as another group), resynchronizations
-// and pruning. Each step carries its own argument, so it means the same when
+// primary protects its volumes anew as another group), resynchronizations,
+// pruning, and extended replication (extend, forward now, partitions and
+// crashes of the extended replica). Each step carries its own argument, so it means the same when
 // steps around it are dropped.
 //
 // # The checks
@@ -53,14 +56,21 @@
 //     leaves the chain exactly as it was, complete commits the failover's
 //     image as the one point;
 //   - pinned-point-kept: no pinned point (a running test failover's, a
-//     failover's) is pruned;
+//     failover's, the last one forwarded downstream) is pruned;
+//   - extended-subsequence, extended-equals-replica, forward-committed: the
+//     extended replica's points are points the replica had, in order, equal
+//     in content; a forward reported done left its point there;
 //   - resync-identical: after a resynchronization both sides are identical;
 //   - host-write, primary-op, replica-op, primary-restart: no operation fails
 //     for a reason the injected faults do not explain;
 //   - liveness: no step runs longer than Config.StepTimeout;
 //   - converge: at the end, with the network healed and failovers ended,
-//     replication resumes within a few attempts and the replica's latest
-//     point is the primary's image.
+//     replication resumes within a few attempts, the replica's latest
+//     point is the primary's image, and the extended replica catches up.
+//
+// Config.Strict also turns on the checks of bugs known and still open (see
+// the package's skipped regression tests); without it the simulation works
+// around them as an operator would, so that a long run finds new ones.
 //
 // # Running and reproducing
 //

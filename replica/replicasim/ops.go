@@ -3,6 +3,7 @@ package replicasim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -93,6 +94,18 @@ func (s *sim) exec(ctx context.Context, st Step) {
 		if s.c.rel != nil {
 			s.attempt(ctx, nil, true)
 		}
+	case OpExtend:
+		s.extendGroup(ctx, r)
+	case OpForward:
+		s.forward(ctx)
+	case OpCrashExtended:
+		torn := r.IntN(3) == 0
+		if err := s.c.CrashExtended(ctx, r.Uint64(), torn); err != nil {
+			s.failf("store-opens-committed", "restarting the extended replica (torn %t): %v", torn, err)
+		}
+		clear(s.extVerified)
+	case OpPartitionExtended:
+		s.c.net.Partition(ReplicaName, ExtendedName)
 	case OpPrune:
 		if g := s.group(ctx); g != nil {
 			if _, err := g.Prune(ctx); err != nil {
@@ -200,7 +213,7 @@ func (s *sim) overwrite(r *rand.Rand) {
 func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool) error {
 	if s.c.rel == nil {
 		if err := s.c.Enable(ctx); err != nil {
-			if !transient(err) && !s.c.pfs.Crashed() && !s.c.rfs.Crashed() {
+			if !transient(err) && !s.c.pfs.Crashed() && !s.c.rep.fs.Crashed() {
 				s.failf("primary-op", "enable: %v", err)
 			}
 			return err
@@ -248,11 +261,12 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 		case errors.Is(err, replica.ErrResyncMismatch):
 			s.failf("resync-identical", "%v", err)
 		case errors.Is(err, replica.ErrNoReplicaPoint):
-		case state == replica.Replicating && after == replica.ResynchronizationRequired && !errors.Is(err, delta.ErrTrackingLost):
+		case (state == replica.Replicating || state == replica.InitialReplicationPending) &&
+			after == replica.ResynchronizationRequired && !errors.Is(err, delta.ErrTrackingLost):
 			if s.c.cfg.Strict {
 				s.failf("needless-resync", "a cycle left the relationship %s although tracking was not lost: %v", after, err)
 			}
-		case !transient(err) && !s.c.pfs.Crashed() && !s.c.rfs.Crashed() && ctx.Err() == nil && !s.corrupting() && !s.settling:
+		case !transient(err) && !s.c.pfs.Crashed() && !s.c.rep.fs.Crashed() && ctx.Err() == nil && !s.corrupting() && !s.settling:
 			// (Control messages carry no checksum of their own, so a
 			// corrupted frame may fail an attempt in any way; what it
 			// must never do is reach a volume, which the chain checks.)
@@ -261,6 +275,7 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 		return err
 	}
 	s.c.noteAck()
+	s.seen[point] = true
 	g := s.group(ctx)
 	if g == nil {
 		s.failf("acked-point-committed", "point %s was acknowledged but the replica has no group %s", point, s.c.GroupID())
@@ -328,7 +343,7 @@ func (s *sim) replicaOp(op string, err error) bool {
 	switch {
 	case errors.Is(err, replica.ErrInvalidState), errors.Is(err, replica.ErrTestFailoverRunning),
 		errors.Is(err, replica.ErrNoRecoveryPoint), errors.Is(err, replica.ErrUnknownGroup):
-	case s.c.rfs.Crashed():
+	case s.c.rep.fs.Crashed():
 	default:
 		s.failf("replica-op", "%s: %v", op, err)
 	}
@@ -348,11 +363,11 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	}
 	at := time.Time{}
 	if r.IntN(4) != 0 {
-		s.c.rfs.CrashAt(r.Int64N(400))
+		s.c.rep.fs.CrashAt(r.Int64N(400))
 		s.attempt(ctx, nil, false)
 		at = s.c.clock.Now()
-		if !s.c.rfs.Crashed() {
-			s.c.rfs.CrashAt(-1)
+		if !s.c.rep.fs.Crashed() {
+			s.c.rep.fs.CrashAt(-1)
 			return
 		}
 	}
@@ -367,7 +382,7 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	if s.fail != nil {
 		return
 	}
-	g, err := s.c.store.Group(ctx, s.c.GroupID())
+	g, err := s.c.rep.store.Group(ctx, s.c.GroupID())
 	if errors.Is(err, checkpoint.ErrUnknownGroup) && before.IsZero() {
 		return
 	}
@@ -386,6 +401,71 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	}
 }
 
+// extendGroup makes the replica forward the current group to the extended
+// replica.
+func (s *sim) extendGroup(ctx context.Context, r *rand.Rand) {
+	cfg := replica.ExtendConfig{
+		Replica:   ExtendedAddress,
+		Frequency: replica.Frequency5m,
+		Retention: checkpoint.Retention{Additional: r.IntN(3), Spacing: time.Minute},
+	}
+	err := s.c.rep.rh.Extend(ctx, s.c.GroupID(), cfg)
+	switch {
+	case err == nil:
+		s.extend = &cfg
+	case errors.Is(err, replica.ErrExtended), errors.Is(err, replica.ErrUnknownGroup), errors.Is(err, replica.ErrInvalidState):
+	case s.c.rep.fs.Crashed():
+	default:
+		s.failf("replica-op", "extend: %v", err)
+	}
+}
+
+// forward runs one forward of the current group now; an acknowledged
+// forward's point must be the extended replica's latest.
+func (s *sim) forward(ctx context.Context) error {
+	res, err := s.c.rep.rh.ForwardNow(ctx, s.c.GroupID())
+	switch {
+	case err == nil:
+	case errors.Is(err, replica.ErrForwardMismatch):
+		s.failf("extended-equals-replica", "forward: %v", err)
+		return err
+	case errors.Is(err, replica.ErrNotExtended), errors.Is(err, replica.ErrInvalidState), transient(err),
+		errors.Is(err, replica.ErrUnknownGroup), s.c.rep.fs.Crashed(), s.c.ext.fs.Crashed():
+		return err
+	default:
+		s.failf("replica-op", "forward: %v", err)
+		return err
+	}
+	if res.Point.IsZero() {
+		return nil
+	}
+	s.seen[res.Point] = true
+	g, err := s.c.ext.store.Group(ctx, s.c.GroupID())
+	if err != nil {
+		s.failf("forward-committed", "forward of %s acknowledged, the extended replica has no group: %v", res.Point, err)
+		return err
+	}
+	latest, err := g.Latest(ctx)
+	if err == nil && latest.ID == res.Point {
+		return nil
+	}
+	if s.c.cfg.Strict || s.extend == nil {
+		s.failf("forward-committed", "forward of %s acknowledged; the extended replica's latest is %s (%v)", res.Point, latest.ID, err)
+		return err
+	}
+	// Not strict: a failed forward's pin made this one a no-op (see
+	// TestFailedForwardCountsAsForwarded); extend anew, as an operator would.
+	if err := s.c.rep.rh.StopExtend(ctx, s.c.GroupID()); err != nil {
+		s.failf("replica-op", "stop extend: %v", err)
+		return err
+	}
+	if err := s.c.rep.rh.Extend(ctx, s.c.GroupID(), *s.extend); err != nil {
+		s.failf("replica-op", "extend anew: %v", err)
+		return err
+	}
+	return fmt.Errorf("replicasim: forward of %s reported without the extended replica having it", res.Point)
+}
+
 // recoverFailovers picks up, after a restart of the replica, the failover
 // or test failover the earlier process left running (the store keeps them):
 // a running one must show its point's image, with what survived of the
@@ -394,18 +474,24 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 func (s *sim) recoverFailovers(ctx context.Context) {
 	hadTF, hadFO := s.tf != nil, s.fo != nil
 	s.tf, s.fo = nil, nil
-	if err := s.c.rh.Recover(ctx); err != nil {
+	if s.extend != nil { // the caller extends again after a restart
+		if err := s.c.rep.rh.Extend(ctx, s.c.GroupID(), *s.extend); err != nil && !errors.Is(err, replica.ErrExtended) {
+			s.failf("replica-op", "extend again after the restart: %v", err)
+			return
+		}
+	}
+	if err := s.c.rep.rh.Recover(ctx); err != nil {
 		s.failf("failover-recovered", "Recover after the restart: %v", err)
 		return
 	}
 	gid := s.c.GroupID()
-	if tf, err := s.c.rh.ActiveTestFailover(gid); err == nil {
+	if tf, err := s.c.rep.rh.ActiveTestFailover(gid); err == nil {
 		s.tf = tf
 	} else if hadTF && !errors.Is(err, replica.ErrInvalidState) {
 		s.failf("failover-recovered", "the test failover after the restart: %v", err)
 		return
 	}
-	if f, err := s.c.rh.ActiveFailover(gid); err == nil {
+	if f, err := s.c.rep.rh.ActiveFailover(gid); err == nil {
 		img, err := readVolumes(f.Volumes())
 		if err != nil {
 			s.failf("failover-recovered", "reading the failover's volumes after the restart: %v", err)
@@ -466,7 +552,7 @@ func (s *sim) scribble(r *rand.Rand, vols []checkpoint.VolumeReadWriter, img [][
 
 func (s *sim) testFailover(ctx context.Context, r *rand.Rand) {
 	sel := s.pointSelector(ctx, r)
-	tf, err := s.c.rh.StartTestFailover(ctx, s.c.GroupID(), sel)
+	tf, err := s.c.rep.rh.StartTestFailover(ctx, s.c.GroupID(), sel)
 	if !s.replicaOp("start test failover", err) {
 		return
 	}
@@ -488,7 +574,7 @@ func (s *sim) testFailover(ctx context.Context, r *rand.Rand) {
 }
 
 func (s *sim) stopTestFailover(ctx context.Context) {
-	if !s.replicaOp("stop test failover", s.c.rh.StopTestFailover(ctx, s.c.GroupID())) {
+	if !s.replicaOp("stop test failover", s.c.rep.rh.StopTestFailover(ctx, s.c.GroupID())) {
 		return
 	}
 	s.tf = nil
@@ -496,7 +582,7 @@ func (s *sim) stopTestFailover(ctx context.Context) {
 }
 
 func (s *sim) failover(ctx context.Context, r *rand.Rand) {
-	f, err := s.c.rh.Failover(ctx, s.c.GroupID(), s.pointSelector(ctx, r))
+	f, err := s.c.rep.rh.Failover(ctx, s.c.GroupID(), s.pointSelector(ctx, r))
 	if !s.replicaOp("failover", err) {
 		return
 	}
@@ -521,7 +607,7 @@ func (s *sim) failover(ctx context.Context, r *rand.Rand) {
 }
 
 func (s *sim) cancelFailover(ctx context.Context) {
-	if !s.replicaOp("cancel failover", s.c.rh.CancelFailover(ctx, s.c.GroupID())) {
+	if !s.replicaOp("cancel failover", s.c.rep.rh.CancelFailover(ctx, s.c.GroupID())) {
 		return
 	}
 	fo := s.fo
@@ -548,7 +634,7 @@ func (s *sim) cancelFailover(ctx context.Context) {
 }
 
 func (s *sim) completeFailover(ctx context.Context) {
-	if !s.replicaOp("complete failover", s.c.rh.CompleteFailover(ctx, s.c.GroupID())) {
+	if !s.replicaOp("complete failover", s.c.rep.rh.CompleteFailover(ctx, s.c.GroupID())) {
 		return
 	}
 	fo := s.fo
@@ -574,7 +660,8 @@ func (s *sim) completeFailover(ctx context.Context) {
 	}
 	// The primary protects its volumes anew as another group.
 	clear(s.verified)
-	s.chain, s.lastFailed = nil, false
+	clear(s.extVerified)
+	s.chain, s.extChain, s.lastFailed, s.extend = nil, nil, false, nil
 	if err := s.c.Protect(ctx); err != nil && !transient(err) && !s.c.pfs.Crashed() {
 		s.failf("primary-op", "protecting anew: %v", err)
 	}
@@ -644,7 +731,7 @@ func (s *sim) settle(ctx context.Context) {
 	s.fwd, s.back = memory.Faults{}, memory.Faults{}
 	s.setFaults()
 	s.c.pfs.CrashAt(-1)
-	s.c.rfs.CrashAt(-1)
+	s.c.rep.fs.CrashAt(-1)
 	if s.tf != nil {
 		s.stopTestFailover(ctx)
 	}
@@ -669,7 +756,8 @@ func (s *sim) settle(ctx context.Context) {
 	if err != nil && errors.Is(err, replica.ErrNoReplicaPoint) && !s.c.cfg.Strict {
 		// Wedged (see TestResyncBeforeInitialWedges): protect anew.
 		clear(s.verified)
-		s.chain, s.lastFailed = nil, false
+		clear(s.extVerified)
+		s.chain, s.extChain, s.lastFailed, s.extend = nil, nil, false, nil
 		for range 4 {
 			if err = s.c.Protect(ctx); err == nil {
 				break
@@ -705,6 +793,33 @@ func (s *sim) settle(ctx context.Context) {
 	img, err := readPoint(ctx, g, latest.ID)
 	if now := s.c.Image(); err != nil || !equalImages(img, now) {
 		s.failf("converge", "the replica's latest point %s is not the primary's image (%v): %v", latest.ID, err, diffBlocks(now, img, s.c.cfg.BlockSize))
+		return
+	}
+	s.checkChain(ctx)
+	if s.fail != nil || s.extend == nil {
+		return
+	}
+	// The extended replica catches up too.
+	for range 4 {
+		if err = s.forward(ctx); err == nil || s.fail != nil {
+			break
+		}
+	}
+	if s.fail != nil {
+		return
+	}
+	if err != nil {
+		s.failf("converge", "with the network healed, forwarding does not resume: %v", err)
+		return
+	}
+	eg, err := s.c.ext.store.Group(ctx, s.c.GroupID())
+	if err != nil {
+		s.failf("converge", "the extended replica has no group %s: %v", s.c.GroupID(), err)
+		return
+	}
+	elatest, err := eg.Latest(ctx)
+	if err != nil || elatest.ID != latest.ID {
+		s.failf("converge", "the extended replica's latest is %s (%v), the replica's %s", elatest.ID, err, latest.ID)
 		return
 	}
 	s.checkChain(ctx)

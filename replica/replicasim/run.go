@@ -21,7 +21,7 @@ func Run(ctx context.Context, cfg Config, steps []Step) (*Failure, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sim{c: c, m: newModel(), steps: steps, verified: map[delta.PointID]bool{}}
+	s := &sim{c: c, m: newModel(), steps: steps, verified: map[delta.PointID]bool{}, extVerified: map[delta.PointID]bool{}, seen: map[delta.PointID]bool{}}
 	s.run(ctx)
 	if err := c.Close(); err != nil {
 		s.failf("clean-shutdown", "closing the cluster: %v", err)
@@ -44,6 +44,11 @@ type sim struct {
 	chain    []checkpoint.Point     // the chain at the last check
 	tf       *replica.TestFailover
 	fo       *failoverRun
+
+	extend      *replica.ExtendConfig  // the current group's extension, if Extend succeeded
+	extVerified map[delta.PointID]bool // points of the extended replica found equal to the model
+	extChain    []checkpoint.Point     // the extended chain at the last check
+	seen        map[delta.PointID]bool // every point the replica's chain held at a check, or acknowledged
 
 	lastFailed bool          // the last replication attempt failed
 	settling   bool          // the final convergence runs: its check judges the attempts
@@ -114,7 +119,7 @@ func (s *sim) afterStep(ctx context.Context) {
 // group returns the replica store's current group, or nil when the replica
 // does not hold it.
 func (s *sim) group(ctx context.Context) checkpoint.Group {
-	g, err := s.c.store.Group(ctx, s.c.GroupID())
+	g, err := s.c.rep.store.Group(ctx, s.c.GroupID())
 	if errors.Is(err, checkpoint.ErrUnknownGroup) {
 		return nil
 	}
@@ -180,9 +185,82 @@ func (s *sim) checkChain(ctx context.Context) {
 		return
 	}
 	s.chain = pts
-	if len(pts) > 0 {
-		s.m.forget(g.ID(), pts[0].Time)
+	for _, p := range pts {
+		s.seen[p.ID] = true
 	}
+	if !s.checkExtended(ctx) {
+		return
+	}
+	oldest := time.Time{}
+	if len(pts) > 0 {
+		oldest = pts[0].Time
+	}
+	if len(s.extChain) > 0 && (oldest.IsZero() || s.extChain[0].Time.Before(oldest)) {
+		oldest = s.extChain[0].Time
+	}
+	if !oldest.IsZero() {
+		s.m.forget(g.ID(), oldest)
+	}
+}
+
+// checkExtended checks the extended replica's chain of the current group:
+// its points are points the replica had, in the same order, each equal to
+// the primary's image at its freeze.
+func (s *sim) checkExtended(ctx context.Context) bool {
+	g, err := s.c.ext.store.Group(ctx, s.c.GroupID())
+	if errors.Is(err, checkpoint.ErrUnknownGroup) {
+		return true
+	}
+	if err != nil {
+		s.failf("store-opens-committed", "opening group %s on the extended replica: %v", s.c.GroupID(), err)
+		return false
+	}
+	pts, err := g.Points(ctx)
+	if err != nil {
+		s.failf("store-opens-committed", "listing the extended replica's points: %v", err)
+		return false
+	}
+	have := map[delta.PointID]bool{}
+	for _, p := range pts {
+		have[p.ID] = true
+	}
+	for _, p := range s.extChain {
+		if !have[p.ID] {
+			clear(s.extVerified)
+			break
+		}
+	}
+	for i, p := range pts {
+		if !s.seen[p.ID] {
+			s.failf("extended-subsequence", "the extended replica's point %s (time %s) is no point the replica had", p.ID, p.Time.Format(time.TimeOnly))
+			return false
+		}
+		if i > 0 && !pts[i-1].Time.Before(p.Time) {
+			s.failf("extended-subsequence", "the extended replica's points %s and %s are out of order", pts[i-1].ID, p.ID)
+			return false
+		}
+		if s.extVerified[p.ID] {
+			continue
+		}
+		fr := s.m.lookup(g.ID(), p.Time)
+		if fr == nil {
+			s.failf("extended-subsequence", "the extended replica's point %s (time %s) is no freeze the primary made", p.ID, p.Time.Format(time.TimeOnly))
+			return false
+		}
+		img, err := readPoint(ctx, g, p.ID)
+		if err != nil {
+			s.failf("point-readable", "reading point %s on the extended replica: %v", p.ID, err)
+			return false
+		}
+		if !fr.match(img) {
+			s.failf("extended-equals-replica", "the extended replica's point %s (freeze %s) differs from the primary's image: %v",
+				p.ID, p.Time.Format(time.TimeOnly), diffBlocks(fr.images[len(fr.images)-1], img, s.c.cfg.BlockSize))
+			return false
+		}
+		s.extVerified[p.ID] = true
+	}
+	s.extChain = pts
+	return true
 }
 
 // verifyPoint compares point p with the model's images of its freeze.

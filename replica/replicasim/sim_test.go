@@ -13,7 +13,9 @@ import (
 )
 
 var (
-	flagSeed     = flag.Uint64("seed", 0, "run only this seed (0: run -seeds seeds from 1)")
+	flagSeed     = flag.Uint64("seed", 0, "run only this seed (0: run -seeds seeds from -from)")
+	flagFrom     = flag.Uint64("from", 1, "first seed of a run of seeds")
+	flagMaxFail  = flag.Int("maxfail", 10, "failures after which a soak stops")
 	flagSeeds    = flag.Int("seeds", defaultSeeds, "number of seeds to run")
 	flagSteps    = flag.Int("steps", defaultSteps, "steps per schedule")
 	flagSoak     = flag.Duration("soak", 0, "run seeds until this much time passed (overrides -seeds)")
@@ -46,22 +48,25 @@ func TestSimulation(t *testing.T) {
 		return
 	}
 	start := time.Now()
-	seeds, steps := 0, 0
-	for seed := uint64(1); ; seed++ {
+	seeds, steps, failures := 0, 0, 0
+	for seed := *flagFrom; ; seed++ {
 		if *flagSoak > 0 {
 			if time.Since(start) >= *flagSoak {
 				break
 			}
-		} else if seed > uint64(*flagSeeds) {
-			break
-		}
-		if !runSeed(t, ctx, seed) {
+		} else if seed >= *flagFrom+uint64(*flagSeeds) {
 			break
 		}
 		seeds++
 		steps += *flagSteps
+		if !runSeed(t, ctx, seed) {
+			failures++
+			if *flagSoak == 0 || failures >= *flagMaxFail {
+				break
+			}
+		}
 	}
-	t.Logf("%d seeds, %d steps in %v", seeds, steps, time.Since(start).Round(time.Millisecond))
+	t.Logf("seeds %d..%d: %d seeds, %d steps, %d failures in %v", *flagFrom, *flagFrom+uint64(seeds)-1, seeds, steps, failures, time.Since(start).Round(time.Millisecond))
 }
 
 func runSeed(t *testing.T, ctx context.Context, seed uint64) bool {

@@ -70,35 +70,49 @@ const (
 	OpResync
 	// OpPrune prunes the replica's chain by its retention.
 	OpPrune
+	// OpExtend makes the replica forward the group to the extended replica.
+	OpExtend
+	// OpForward runs one forward now.
+	OpForward
+	// OpCrashExtended crashes the extended replica's filesystem and
+	// restarts it.
+	OpCrashExtended
+	// OpPartitionExtended cuts the network between replica and extended
+	// replica.
+	OpPartitionExtended
 
 	numOps
 )
 
 var opNames = [numOps]string{
-	OpWrite:            "write",
-	OpBurst:            "burst",
-	OpOverwrite:        "overwrite",
-	OpCycle:            "cycle",
-	OpCycleWriting:     "cycle-writing",
-	OpAdvance:          "advance",
-	OpPartition:        "partition",
-	OpHeal:             "heal",
-	OpCut:              "cut",
-	OpDuplicate:        "duplicate",
-	OpCorrupt:          "corrupt",
-	OpDelay:            "delay",
-	OpClearFaults:      "clear-faults",
-	OpCrashReplica:     "crash-replica",
-	OpCrashPrimary:     "crash-primary",
-	OpSuspend:          "suspend",
-	OpResume:           "resume",
-	OpTestFailover:     "test-failover",
-	OpStopTestFailover: "stop-test-failover",
-	OpFailover:         "failover",
-	OpCancelFailover:   "cancel-failover",
-	OpCompleteFailover: "complete-failover",
-	OpResync:           "resync",
-	OpPrune:            "prune",
+	OpWrite:             "write",
+	OpBurst:             "burst",
+	OpOverwrite:         "overwrite",
+	OpCycle:             "cycle",
+	OpCycleWriting:      "cycle-writing",
+	OpAdvance:           "advance",
+	OpPartition:         "partition",
+	OpHeal:              "heal",
+	OpCut:               "cut",
+	OpDuplicate:         "duplicate",
+	OpCorrupt:           "corrupt",
+	OpDelay:             "delay",
+	OpClearFaults:       "clear-faults",
+	OpCrashReplica:      "crash-replica",
+	OpCrashPrimary:      "crash-primary",
+	OpSuspend:           "suspend",
+	OpResume:            "resume",
+	OpTestFailover:      "test-failover",
+	OpStopTestFailover:  "stop-test-failover",
+	OpFailover:          "failover",
+	OpCancelFailover:    "cancel-failover",
+	OpCompleteFailover:  "complete-failover",
+	OpResync:            "resync",
+	OpPrune:             "prune",
+	OpExtend:            "extend",
+	OpForward:           "forward",
+	OpCrashExtended:     "crash-extended",
+	OpPartitionExtended: "partition-extended",
 }
 
 // String returns the operation's name.

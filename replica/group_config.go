@@ -63,7 +63,7 @@ const (
 
 // InitialReplication says how and when the first full copy is sent.
 type InitialReplication struct {
-	// Mode is how (Network).
+	// Mode is how: Network (the default), Media or Seed.
 	Mode InitialMode
 	// At schedules the copy: PrimaryHost.Run starts it at this time on the
 	// host's clock; the zero time means as soon as Run runs. A caller may

@@ -157,7 +157,7 @@ func TestOptions(t *testing.T) {
 	}{
 		{args: nil, check: func(t *testing.T, o options) {
 			assert.Equal(t, int64(256<<20), o.Size)
-			assert.Equal(t, 10, o.Cycles)
+			assert.Equal(t, 8, o.Cycles)
 			assert.Equal(t, uint64(7), o.Seed, "the seed given to parseOptions")
 			assert.False(t, o.Keep)
 		}},

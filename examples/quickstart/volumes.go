@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // regionSize is the unit of the volumes' made-up content: each region is
@@ -43,19 +44,21 @@ func makeVolumes(dir string, size int64, seed uint64) (vols []*volumeFile, err e
 			return vols, err
 		}
 		vols = append(vols, v)
-		if err := fillVolume(v, rand.New(rand.NewChaCha8(seedBytes(seed, uint64(i))))); err != nil {
+		src := rand.NewChaCha8(seedBytes(seed, uint64(i)))
+		if err := fillVolume(v, src); err != nil {
 			return vols, fmt.Errorf("fill %s: %w", v.Name, err)
 		}
 	}
 	return vols, nil
 }
 
-// fillVolume writes v's content: the kind of each region is drawn from rng,
-// four in ten zero, a third text-like, the rest random.
-func fillVolume(v *volumeFile, rng *rand.Rand) error {
+// fillVolume writes v's content: the kind of each region is drawn from src,
+// four in ten zero, a third text-like, the rest random bytes from src.
+func fillVolume(v *volumeFile, src *rand.ChaCha8) error {
 	if err := v.File.Truncate(v.Size); err != nil {
 		return err
 	}
+	rng := rand.New(src)
 	buf := make([]byte, regionSize)
 	text := newTextSource(rng)
 	for off := int64(0); off < v.Size; off += regionSize {
@@ -69,12 +72,7 @@ func fillVolume(v *volumeFile, rng *rand.Rand) error {
 			text.fill(p)
 			v.Text += n
 		default:
-			for i := 0; i < len(p); i += 8 {
-				u := rng.Uint64()
-				for j := 0; j < 8 && i+j < len(p); j++ {
-					p[i+j] = byte(u >> (8 * j))
-				}
-			}
+			_, _ = src.Read(p) // never fails
 			v.Random += n
 		}
 		if _, err := v.File.WriteAt(p, off); err != nil {
@@ -115,7 +113,10 @@ func (t *textSource) fill(p []byte) {
 	b := p[:0]
 	for len(b) < len(p) {
 		t.line++
-		b = fmt.Appendf(b, "%08d hv1 blockrep[%d]:", t.line, 1000+t.rng.IntN(9000))
+		b = strconv.AppendInt(b, int64(t.line), 10)
+		b = append(b, " hv1 blockrep["...)
+		b = strconv.AppendInt(b, int64(1000+t.rng.IntN(9000)), 10)
+		b = append(b, "]:"...)
 		for n := 4 + t.rng.IntN(8); n > 0; n-- {
 			b = append(b, ' ')
 			b = append(b, words[t.rng.IntN(len(words))]...)

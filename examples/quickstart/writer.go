@@ -18,8 +18,10 @@ import (
 // each write in the model.
 type writer struct {
 	m         *model
-	rng       *rand.Rand // the goroutine's
-	side      *rand.Rand // writeBlocks', used while the goroutine runs
+	rng       *rand.Rand    // the goroutine's choices
+	src       *rand.ChaCha8 // the goroutine's random bytes
+	side      *rand.Rand    // writeBlocks' choices and bytes, used while the goroutine runs
+	sideSrc   *rand.ChaCha8
 	blockSize int
 	sizes     []int64
 	perSec    int
@@ -29,10 +31,13 @@ type writer struct {
 }
 
 func newWriter(m *model, seed uint64, blockSize int, sizes []int64, perSec int) *writer {
+	src, sideSrc := rand.NewChaCha8(seedBytes(seed, 1000)), rand.NewChaCha8(seedBytes(seed, 1001))
 	return &writer{
 		m:         m,
-		rng:       rand.New(rand.NewChaCha8(seedBytes(seed, 1000))),
-		side:      rand.New(rand.NewChaCha8(seedBytes(seed, 1001))),
+		rng:       rand.New(src),
+		src:       src,
+		side:      rand.New(sideSrc),
+		sideSrc:   sideSrc,
 		blockSize: blockSize,
 		sizes:     sizes,
 		perSec:    perSec,
@@ -66,7 +71,7 @@ func (w *writer) run(ctx context.Context, vols []io.WriterAt) error {
 			return nil // stopped
 		}
 		vol, block := w.pick(w.rng)
-		fill(w.rng, buf)
+		fill(w.rng, w.src, buf)
 		w.m.lock()
 		_, err := vols[vol].WriteAt(buf, block*int64(w.blockSize))
 		if err == nil {
@@ -89,7 +94,7 @@ func (w *writer) writeBlocks(vols []io.WriterAt, im image, n int) error {
 	buf := make([]byte, w.blockSize)
 	for range n {
 		vol, block := w.pick(w.side)
-		fill(w.side, buf)
+		fill(w.side, w.sideSrc, buf)
 		if _, err := vols[vol].WriteAt(buf, block*int64(w.blockSize)); err != nil {
 			return fmt.Errorf("write to volume %d block %d: %w", vol, block, err)
 		}
@@ -115,16 +120,12 @@ func (w *writer) pick(rng *rand.Rand) (int, int64) {
 	panic("unreachable: n < total")
 }
 
-// fill makes a block's content: zeros one time in four, else random bytes.
-func fill(rng *rand.Rand, p []byte) {
+// fill makes a block's content: zeros one time in four, else random bytes
+// (src is rng's source).
+func fill(rng *rand.Rand, src *rand.ChaCha8, p []byte) {
 	if rng.IntN(4) == 0 {
 		clear(p)
 		return
 	}
-	for i := 0; i < len(p); i += 8 {
-		u := rng.Uint64()
-		for j := range 8 {
-			p[i+j] = byte(u >> (8 * j))
-		}
-	}
+	_, _ = src.Read(p) // never fails
 }

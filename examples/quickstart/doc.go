@@ -12,20 +12,34 @@
 // Three hosts, each a replica host with a checkpoint store on disk, talk
 // mutual TLS on loopback (package transport/tcp) with certificates from a CA
 // made at start (package transport/certs): hv1 is the primary, hv2 its
-// replica, hv3 the extended replica hv2 forwards to. The group has two volume
-// files, part zeros, part text-like, part random, drawn from a seed (-seed
-// gives one back). The story:
+// replica, hv3 the extended replica hv2 forwards to; hv1 and hv2 run primary
+// hosts too, for when the direction reverses. The group has two volume files,
+// part zeros, part text-like, part random, drawn from a seed (-seed gives one
+// back). The story:
 //
-//   - enable and initial replication with a progress bar;
+//   - enable and initial replication hv1 → hv2 with a progress bar, then
+//     extended replication hv2 → hv3 and its initial copy;
 //   - cycles once a second (-every) while a writer goroutine writes random
-//     blocks through the relationship's tracked volumes — the program calls
-//     Relationship.Cycle itself, since PrimaryHost.Run's shortest frequency
-//     (replica.MinFrequency, 30 s) is too slow for a demo;
-//   - the recovery points, listed;
-//   - a test failover on an older point while replication goes on;
-//   - an unplanned failover to an older point, cancelled, then again and
-//     completed;
+//     blocks through the relationship's tracked volumes. The program calls
+//     Relationship.Cycle itself: PrimaryHost.Run would run cycles at the
+//     group's frequency, and the shortest the library accepts
+//     (replica.MinFrequency, 30 s) is too slow for a demo. Every third cycle
+//     hv2 forwards its latest point to hv3 (ReplicaHost.ForwardNow), which
+//     coalesces the points in between;
+//   - the recovery points of hv2 and hv3, listed;
+//   - a test failover on hv2's oldest point while replication goes on;
+//   - a planned failover hv1 → hv2 (no write lost), hv1 demoted into its own
+//     replica host's store, and the direction reversed: hv2 → hv1, whose
+//     first cycle sends nothing;
+//   - an unplanned failover on hv1 to an older point, cancelled (hv2's cycle
+//     is refused meanwhile, and goes through after), then — hv2 lost — again,
+//     completed; hv2 comes back, demotes itself, and hv1 reverses toward it:
+//     the first cycle sends only the blocks that differ since the last common
+//     point;
 //   - statistics and health.
+//
+// Flags: -size (the first volume; the second is a quarter of it), -cycles,
+// -every, -writes (the writer's blocks a second), -seed, -keep, -tmp.
 //
 // # Verification
 //

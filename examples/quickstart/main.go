@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -20,14 +21,15 @@ func main() {
 }
 
 // run is the whole command: it returns the exit status — 0 when every step
-// ran and every check held, 1 when a check failed or a step could not run,
-// 2 for bad flags.
+// ran and every check held (or -help printed the usage), 1 when a check
+// failed or a step could not run, 2 for bad flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opt, err := parseOptions(args, rand.Uint64()>>1, stderr)
-	if err != nil {
-		if !errors.Is(err, flagHelp) {
-			fmt.Fprintln(stderr, err)
-		}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	return runStory(ctx, opt, stdout, stderr)

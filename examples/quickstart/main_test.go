@@ -227,3 +227,13 @@ func TestBadFlagExits2(t *testing.T) {
 	assert.Contains(t, errOut.String(), "flag provided but not defined: -no-such-flag")
 	assert.Empty(t, out.String())
 }
+
+// -help prints the usage, every flag with it, and exits 0.
+func TestHelpExits0(t *testing.T) {
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 0, run(context.Background(), []string{"-help"}, &out, &errOut))
+	for _, f := range []string{"-keep", "-seed", "-size", "-cycles", "-every", "-writes", "-tmp"} {
+		assert.Contains(t, errOut.String(), "  "+f)
+	}
+	assert.Empty(t, out.String())
+}

@@ -20,9 +20,6 @@ const (
 // errUsage is returned by parseOptions for flags it cannot use; run exits 2.
 var errUsage = errors.New("quickstart: bad usage")
 
-// flagHelp is flag.ErrHelp: -h or -help printed the usage.
-var flagHelp = flag.ErrHelp
-
 // options are the command's settings, from its flags.
 type options struct {
 	Keep   bool          // keep the temporary directory

@@ -22,7 +22,7 @@ func main() {
 
 // run is the whole command: it returns the exit status — 0 when every step
 // ran and every check held (or -help printed the usage), 1 when a check
-// failed or a step could not run, 2 for bad flags.
+// failed or a step could not run, 2 for bad flags, 130 when interrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opt, err := parseOptions(args, rand.Uint64()>>1, stderr)
 	switch {
@@ -52,6 +52,9 @@ func runStory(ctx context.Context, opt options, stdout, stderr io.Writer) int {
 		s.rep.step("removed   %s", root)
 	}
 	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintf(stdout, "interrupted after %s (seed %d)\n", formatDuration(time.Since(start)), opt.Seed)
+		return 130
 	case errors.Is(err, errMismatch):
 		fmt.Fprintf(stdout, "FAILED after %s, content differs: %v (seed %d)\n", formatDuration(time.Since(start)), err, opt.Seed)
 		return 1

@@ -237,3 +237,26 @@ func TestHelpExits0(t *testing.T) {
 	}
 	assert.Empty(t, out.String())
 }
+
+// A run interrupted (SIGINT cancels main's context) stops its hosts, removes
+// its directory and exits 130.
+func TestInterruptedRunCleansUp(t *testing.T) {
+	tmp := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut bytes.Buffer
+	opt, err := parseOptions(quickArgs(tmp), 1, &errOut)
+	require.NoError(t, err)
+	opt.afterStep = func(step string, _ storyDirs) {
+		if step == "initial" {
+			cancel()
+		}
+	}
+	assert.Equal(t, 130, runStory(ctx, opt, &out, &errOut))
+	assert.Contains(t, out.String(), "interrupted after")
+	assert.NotContains(t, out.String(), "forward   hv2 → hv3")
+	assert.NotContains(t, out.String(), "OK:")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}

@@ -87,7 +87,10 @@ func (r *report) progress(label string) func(done, total int64) {
 		fill := pct * width / 100
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		fmt.Fprintf(r.w, "\r         %s [%s%s] %3d%%  %s of %s", label,
+		if r.live {
+			fmt.Fprint(r.w, "\r")
+		}
+		fmt.Fprintf(r.w, "         %s [%s%s] %3d%%  %s of %s", label,
 			strings.Repeat("█", fill), strings.Repeat("·", width-fill), pct, formatBytes(done), formatBytes(total))
 		r.bar = pct < 100
 		if pct == 100 {

@@ -47,23 +47,23 @@ type hostSpec struct {
 // root/certs as PEM, for a look with -keep), and starts each host: listener,
 // store under root/stores, replica host serving, primary host.
 // On error it stops what it started.
-func startHosts(ctx context.Context, root string, specs []hostSpec) (hosts []*host, ca *certs.CA, err error) {
+func startHosts(ctx context.Context, root string, specs []hostSpec) (hosts []*host, err error) {
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, stopHosts(hosts))
 			hosts = nil
 		}
 	}()
-	ca, err = certs.NewCA("blockrep quickstart CA")
+	ca, err := certs.NewCA("blockrep quickstart CA")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	certDir := filepath.Join(root, "certs")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := ca.WritePEM(filepath.Join(certDir, "ca.pem"), ""); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dir := &directory{}
 	for _, s := range specs {
@@ -72,11 +72,11 @@ func startHosts(ctx context.Context, root string, specs []hostSpec) (hosts []*ho
 			hosts = append(hosts, h)
 		}
 		if err != nil {
-			return hosts, ca, fmt.Errorf("start %s: %w", s.name, err)
+			return hosts, fmt.Errorf("start %s: %w", s.name, err)
 		}
 		dir.add(h.addr, h.name)
 	}
-	return hosts, ca, nil
+	return hosts, nil
 }
 
 func startHost(ctx context.Context, root string, s hostSpec, ca *certs.CA, dir *directory) (*host, error) {

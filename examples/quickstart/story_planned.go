@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
 )
 
@@ -77,99 +76,3 @@ func (s *story) plannedFailover(ctx context.Context) error {
 	}
 	return s.reverse(ctx, s.hv2, s.hv1, want, "after the planned failover both sides are at the same point: no resynchronization, only what hv2 writes crosses the wire")
 }
-
-// reverse makes, on the new primary's replica host where the group is
-// FailedOver, a relationship to the old primary's replica host; checks the
-// new primary's volumes; runs the first cycle before anything is written,
-// which sends only what differs since the last common point (nothing at all
-// after a planned failover), and checks the old primary's store; then
-// restarts the writer on the new primary and runs a few cycles.
-func (s *story) reverse(ctx context.Context, to, from *host, old image, why string) error {
-	start := time.Now()
-	rel, err := to.rh.Reverse(ctx, s.group, to.ph, replica.ReverseConfig{
-		Replica:   from.addr,
-		Frequency: replica.MinFrequency,
-		Retention: s.retention(),
-		Progress:  s.rep.progress("first sync"),
-	})
-	if err != nil {
-		return fmt.Errorf("reverse %s → %s: %w", to.name, from.name, err)
-	}
-	s.rel, s.primary, s.replica = rel, to, from
-	s.rep.step("reverse   %s → %s (%s): %s writes through a clone of its store's latest point; state %s",
-		to.name, from.name, formatDuration(time.Since(start)), to.name, rel.State())
-	s.rep.detail("%s", why)
-	_, vols := s.primaryVolumes()
-	if err := s.verify(ctx, to.name+"'s volumes, the new primary's", vols, s.m.current()); err != nil {
-		return err
-	}
-	id, err := s.firstSync(ctx, old)
-	if err != nil {
-		return err
-	}
-	want, _ := s.m.point(id)
-	if err := s.verifyPoint(ctx, from, id, want, from.name+"'s store after the first cycle, read back"); err != nil {
-		return err
-	}
-	sent := s.sent
-	s.startWriter(ctx)
-	s.rep.step("writer    writes through %s's volumes now", to.name)
-	if err := s.cycleLoop(ctx, s.laterCycles(), nil); err != nil {
-		return err
-	}
-	s.rep.detail("%d cycles %s → %s sent %s for what the writer wrote", s.laterCycles(), to.name, from.name, formatBytes(s.sent-sent))
-	return nil
-}
-
-// firstSync runs the reversed relationship's first cycle — or, when the
-// relationship requires it (a side's change map was lost), a
-// resynchronization by hash comparison — and returns the point it made.
-// old is the image the old primary's store held: every block that differs
-// from the new primary's image must cross, and not every block may.
-func (s *story) firstSync(ctx context.Context, old image) (delta.PointID, error) {
-	now := s.m.current()
-	var differ int64
-	for i := range now {
-		d, err := now[i].Diff(old[i])
-		if err != nil {
-			return delta.PointID{}, err
-		}
-		differ += d.Count()
-	}
-	var all int64
-	for _, sz := range s.sizes {
-		all += (sz + int64(s.blockSize) - 1) / int64(s.blockSize)
-	}
-	var id delta.PointID
-	var sent int64
-	if s.rel.State() == replica.ResynchronizationRequired {
-		res, err := s.rel.Resynchronize(ctx)
-		if err != nil {
-			return id, fmt.Errorf("resynchronize: %w", err)
-		}
-		s.sent += res.StreamBytes
-		s.rep.step("resync    %s → %s  point %s: %d blocks differed, %s delta, %s of hashes in %d rounds",
-			s.primary.name, s.replica.name, shortID(res.Point), res.DifferingBlocks, formatBytes(res.StreamBytes), formatBytes(res.HashBytes), res.HashRounds)
-		if _, err := s.m.match(res.Point, res.Hash); err != nil {
-			s.rep.fail("resynchronized point: %v", err)
-			return id, fmt.Errorf("resynchronize: %w", errMismatch)
-		}
-		id, sent = res.Point, res.Blocks
-	} else {
-		res, _, err := s.runCycle(ctx)
-		if err != nil {
-			return id, err
-		}
-		id, sent = res.Point, res.Blocks
-	}
-	if sent < differ {
-		s.rep.fail("sent %d blocks, but %d differ between the two sides", sent, differ)
-		return id, fmt.Errorf("first sync: %w", errMismatch)
-	}
-	s.rep.ok("sent %d of the group's %d blocks: the %d that differ between the two sides' images, and %d written since the common point that were equal again",
-		sent, all, differ, sent-differ)
-	return id, nil
-}
-
-// laterCycles is how many cycles the phases after the first run.
-func (s *story) laterCycles() int { return min(3, s.opt.Cycles) }

@@ -46,7 +46,7 @@ func (s *story) makeVolumes(ctx context.Context) error {
 // certificate from a CA made now, listening on loopback.
 func (s *story) startHosts(ctx context.Context) error {
 	start := time.Now()
-	hosts, _, err := startHosts(ctx, s.root, []hostSpec{
+	hosts, err := startHosts(ctx, s.root, []hostSpec{
 		{name: "hv1", primary: true, allow: []string{"hv2"}},
 		{name: "hv2", primary: true, allow: []string{"hv1"}},
 		{name: "hv3", allow: []string{"hv2"}},

@@ -75,68 +75,6 @@ func (s *story) unplannedFailover(ctx context.Context) error {
 	return s.completeFailover(ctx)
 }
 
-// reverseUnplanned brings the lost primary back as the replica: it demotes
-// itself into its own replica host's store (its image as it stopped, with
-// the map of the blocks it wrote since its last acknowledged point), and the
-// failed-over side reverses toward it.
-func (s *story) reverseUnplanned(ctx context.Context) error {
-	lost, to := s.primary, s.replica
-	start := time.Now()
-	if err := lost.ph.Demote(ctx, s.group, lost.rh); err != nil {
-		return fmt.Errorf("demote %s: %w", lost.name, err)
-	}
-	points, err := s.checkpointPoints(ctx, lost)
-	if err != nil {
-		return err
-	}
-	latest := points[len(points)-1]
-	s.rep.step("back      %s returns and demotes itself: its image as it stopped kept in its store as point %s (%s, a local copy)",
-		lost.name, shortID(latest.ID), formatDuration(time.Since(start)))
-	if err := s.verifyPoint(ctx, lost, latest.ID, s.lostImage, lost.name+"'s store, read back"); err != nil {
-		return err
-	}
-	return s.reverse(ctx, to, lost, s.lostImage, "after the unplanned failover: the first cycle sends only the blocks that differ since the last common point — those the failover changed and those "+lost.name+" wrote after it")
-}
-
-// completeFailover fails over again to an older point, writes, and
-// completes; the model then continues from the committed image.
-func (s *story) completeFailover(ctx context.Context) error {
-	rh := s.replica.rh
-	id, err := s.olderPoint(ctx)
-	if err != nil {
-		return err
-	}
-	f, err := rh.Failover(ctx, s.group, replica.SelectPoint(id))
-	if err != nil {
-		return fmt.Errorf("failover: %w", err)
-	}
-	s.rep.step("unplanned failover again on %s, to point %s", s.replica.name, shortID(id))
-	branch, _ := s.m.point(id)
-	if err := s.verify(ctx, "failover volumes", readers(f.Volumes()), branch); err != nil {
-		return err
-	}
-	if err := s.w.writeBlocks(writersOf(f.Volumes()), branch, 16); err != nil {
-		return fmt.Errorf("write to the failover: %w", err)
-	}
-	start := time.Now()
-	if err := rh.CompleteFailover(ctx, s.group); err != nil {
-		return fmt.Errorf("complete failover: %w", err)
-	}
-	points, err := s.checkpointPoints(ctx, s.replica)
-	if err != nil {
-		return err
-	}
-	latest := points[len(points)-1]
-	s.rep.step("complete  the failover (%s): 16 blocks written to it, committed as point %s; %d point(s) left; group %s",
-		formatDuration(time.Since(start)), shortID(latest.ID), len(points), s.groupState(ctx))
-	if err := s.verifyPoint(ctx, s.replica, latest.ID, branch, "the committed point, read back from the store"); err != nil {
-		return err
-	}
-	s.m.remember(latest.ID, branch)
-	s.m.rebase(branch)
-	return nil
-}
-
 // olderPoint picks a point two older than the replica's latest (or its
 // oldest when the chain is shorter).
 func (s *story) olderPoint(ctx context.Context) (delta.PointID, error) {

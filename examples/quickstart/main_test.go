@@ -65,6 +65,7 @@ func TestQuickstartTellsTheWholeStory(t *testing.T) {
 		"✓ hv2's volumes, the new primary's",
 		"blocks: the 0 that differ between the two sides' images",
 		"first sync [",
+		"✓ no resynchronization",
 		"cycle 9   hv2 → hv1",
 		"unplanned failover on hv1 to the older point",
 		"✓ hv2's next cycle is refused",

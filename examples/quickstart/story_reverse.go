@@ -42,6 +42,12 @@ func (s *story) reverse(ctx context.Context, to, from *host, old image, why stri
 	if err := s.verifyPoint(ctx, from, id, want, from.name+"'s store after the first cycle, read back"); err != nil {
 		return err
 	}
+	if r := s.rel.LastResync(); !r.Point.IsZero() {
+		s.rep.detail("the first sync was a resynchronization by hash comparison: %d blocks differed, %s of hashes",
+			r.DifferingBlocks, formatBytes(r.HashBytes))
+	} else {
+		s.rep.ok("no resynchronization: the first cycle built on the common point, no hash comparison ran")
+	}
 	sent := s.sent
 	s.startWriter(ctx)
 	s.rep.step("writer    writes through %s's volumes now", to.name)

@@ -198,6 +198,12 @@ type side struct {
 // openSide opens a store on fsys and serves it at addr to peer, forwarding
 // with endpoint name's transport.
 func (c *Cluster) openSide(ctx context.Context, fsys *vfs.MemFS, name, addr, peer string) (*side, error) {
+	return c.openSideOf(ctx, fsys, name, addr, peer, nil)
+}
+
+// openSideOf is openSide for a host whose process also runs primary p (for
+// split-brain detection), if not nil.
+func (c *Cluster) openSideOf(ctx context.Context, fsys *vfs.MemFS, name, addr, peer string, p *replica.PrimaryHost) (*side, error) {
 	opts := []checkpoint.Option{checkpoint.WithClock(c.clock.Now), checkpoint.WithLogger(c.log.With("host", name)), checkpoint.WithApplyBatch(64 << 10)}
 	if c.cfg.StageOnDisk {
 		opts = append(opts, checkpoint.WithStageMemory(0))
@@ -218,7 +224,7 @@ func (c *Cluster) openSide(ctx context.Context, fsys *vfs.MemFS, name, addr, pee
 	}
 	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{
 		Listener: lis, Store: store, Authorizer: auth, Clock: c.clock,
-		Logger: c.log.With("host", name), Transport: c.net.Endpoint(name),
+		Logger: c.log.With("host", name), Transport: c.net.Endpoint(name), Primary: p,
 	})
 	if err != nil {
 		lis.Close()

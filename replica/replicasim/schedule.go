@@ -32,6 +32,7 @@ var weights = [numOps]int{
 	OpForward:           6,
 	OpCrashExtended:     2,
 	OpPartitionExtended: 1,
+	OpPlannedRound:      2,
 }
 
 // Generate returns the schedule of n steps that seed stands for: the same

@@ -80,6 +80,11 @@ const (
 	// OpPartitionExtended cuts the network between replica and extended
 	// replica.
 	OpPartitionExtended
+	// OpPlannedRound runs a planned failover under the faults in force; then,
+	// with the network healed, demotes the primary, reverses replication
+	// from the replica, writes and cycles there, and protects the volumes
+	// anew with the reversed side's image.
+	OpPlannedRound
 
 	numOps
 )
@@ -113,6 +118,7 @@ var opNames = [numOps]string{
 	OpForward:           "forward",
 	OpCrashExtended:     "crash-extended",
 	OpPartitionExtended: "partition-extended",
+	OpPlannedRound:      "planned-round",
 }
 
 // String returns the operation's name.

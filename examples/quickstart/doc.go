@@ -36,6 +36,8 @@
 //     completed; hv2 comes back, demotes itself, and hv1 reverses toward it:
 //     the first cycle sends only the blocks that differ since the last common
 //     point;
+//   - hv2, a replica again, forwards to hv3 once more: the extended hop
+//     carries on across the failovers;
 //   - statistics and health.
 //
 // Flags: -size (the first volume; the second is a quarter of it), -cycles,

@@ -82,6 +82,8 @@ func TestQuickstartTellsTheWholeStory(t *testing.T) {
 		"✓ hv1's volumes, the new primary's",
 		"✓ hv2's store after the first cycle, read back",
 		"last      check",
+		"extended  hv2 is a replica again",
+		"✓ hv3's latest point, read back from its store",
 		"✓ hv1's volumes, the primary's now",
 		"stats     hv1 → hv2",
 		"health    hv1 → hv2: Normal",

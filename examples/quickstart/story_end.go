@@ -20,6 +20,9 @@ func (s *story) end(ctx context.Context) error {
 	if err := s.verify(ctx, s.primary.name+"'s volumes, the primary's now (the model checked against them)", vols, s.m.current()); err != nil {
 		return err
 	}
+	if err := s.forwardAtLast(ctx); err != nil {
+		return err
+	}
 	st := s.rel.Stats()
 	s.rep.step("stats     %s → %s, since %s: state %s", s.primary.name, s.replica.name, st.WindowStart.Local().Format("15:04:05"), st.State)
 	s.rep.detail("cycles: %d successful, %d missed, %d errors; last point %.8s at %s",
@@ -39,9 +42,30 @@ func (s *story) end(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		s.rep.detail("%s keeps %s: %s, %d point(s)", h.name, s.group, g.State, len(g.Points))
+		role := ""
+		if h == s.primary {
+			role = " — the store under the primary's writable clone"
+		}
+		s.rep.detail("%s keeps %s: %s, %d point(s)%s", h.name, s.group, g.State, len(g.Points), role)
 	}
 	return nil
+}
+
+// forwardAtLast has hv2 — the primary for a while, a replica again since
+// the last reversal — forward its latest point to hv3, which carries on from
+// the point it had before the failovers, and reads hv3's copy back.
+func (s *story) forwardAtLast(ctx context.Context) error {
+	s.rep.step("extended  hv2 is a replica again: it forwards to hv3 from the point hv3 has, across the failovers")
+	if err := s.forward(ctx); err != nil {
+		return err
+	}
+	points, err := s.checkpointPoints(ctx, s.hv3)
+	if err != nil {
+		return err
+	}
+	latest := points[len(points)-1]
+	want, _ := s.m.point(latest.ID)
+	return s.verifyPoint(ctx, s.hv3, latest.ID, want, "hv3's latest point, read back from its store")
 }
 
 // healthLine writes a health with its reasons.

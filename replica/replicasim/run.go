@@ -244,7 +244,8 @@ func (s *sim) checkExtended(ctx context.Context) bool {
 		}
 		fr := s.m.lookup(g.ID(), p.Time)
 		if fr == nil {
-			s.failf("extended-subsequence", "the extended replica's point %s (time %s) is no freeze the primary made", p.ID, p.Time.Format(time.TimeOnly))
+			s.failf("extended-subsequence", "the extended replica's point %s (time %s, base %s) is no freeze the primary made (the replica's chain: %s)",
+				p.ID, p.Time.Format(time.TimeOnly), p.Base, pointTimes(s.chain))
 			return false
 		}
 		img, err := readPoint(ctx, g, p.ID)
@@ -297,6 +298,17 @@ func (s *sim) verifyPoint(ctx context.Context, g checkpoint.Group, p checkpoint.
 	s.failf(name, "point %s of %s (freeze %s, %d candidate images) differs from the primary's image: %v",
 		p.ID, g.ID(), p.Time.Format(time.TimeOnly), len(fr.images), diffBlocks(fr.images[len(fr.images)-1], img, s.c.cfg.BlockSize))
 	return false
+}
+
+func pointTimes(pts []checkpoint.Point) string {
+	var b []byte
+	for _, p := range pts {
+		b = append(b, p.ID.String()[:8]...)
+		b = append(b, '@')
+		b = append(b, p.Time.Format(time.TimeOnly)...)
+		b = append(b, ' ')
+	}
+	return string(b)
 }
 
 // inChain reports whether id is in g's chain now.

@@ -5,7 +5,8 @@ import "context"
 // Shrink looks for a shorter schedule that still fails f's check, by delta
 // debugging: it cuts the schedule after the failing step, then tries
 // dropping halves, quarters and so on down to single steps, keeping every cut
-// after which the same check still fails. It runs at most maxRuns schedules
+// after which the same check still fails (a cut is run twice before it is
+// judged to pass, for failures that need a particular interleaving). It runs at most maxRuns schedules
 // (0: 300) and returns the shortest failure found (f itself if no cut kept
 // failing). The error is ctx's or a cluster that could not be set up.
 func Shrink(ctx context.Context, cfg Config, f *Failure, maxRuns int) (*Failure, error) {
@@ -14,15 +15,20 @@ func Shrink(ctx context.Context, cfg Config, f *Failure, maxRuns int) (*Failure,
 	}
 	best := f
 	runs := 0
+	// A failure that depends on goroutine scheduling (an apply still
+	// running when the next step starts) may not show on every run: a
+	// candidate is run twice before it is judged to pass.
 	try := func(steps []Step) (bool, error) {
-		runs++
-		got, err := Run(ctx, cfg, steps)
-		if err != nil {
-			return false, err
-		}
-		if got != nil && got.Check == f.Check {
-			best = got
-			return true, nil
+		for range 2 {
+			runs++
+			got, err := Run(ctx, cfg, steps)
+			if err != nil {
+				return false, err
+			}
+			if got != nil && got.Check == f.Check {
+				best = got
+				return true, nil
+			}
 		}
 		return false, nil
 	}

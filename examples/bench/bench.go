@@ -103,6 +103,15 @@ func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (err er
 	}
 	b.rep.LoadEnd = loadAverage()
 	b.notes()
+	if cfg.jsonFile != "" {
+		f, err := os.Create(cfg.jsonFile)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(b.rep.writeJSON(f), f.Close()); err != nil {
+			return err
+		}
+	}
 	if cfg.jsonOut {
 		return b.rep.writeJSON(stdout)
 	}

@@ -21,6 +21,7 @@ type config struct {
 	scaleSize  int64    // bytes of the sparse volume of the scale workload
 	rounds     int      // rounds of each workload
 	jsonOut    bool     // print JSON instead of the table
+	jsonFile   string   // also write the JSON to this file
 	insecure   bool     // plain TCP instead of mutual TLS
 	rsyncFsync bool     // pass --fsync to rsync
 	seed       uint64   // content and change seed
@@ -43,6 +44,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scale := fs.String("scale-size", "", "size of the scale workload's sparse volume (default 64 × -size)")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of each workload (blockrep and the other side alternate)")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON")
+	fs.StringVar(&cfg.jsonFile, "json-file", "", "also write the results as JSON to this file")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "blockrep over plain TCP instead of mutual TLS")
 	fs.BoolVar(&cfg.rsyncFsync, "rsync-fsync", false, "pass --fsync to rsync, so it syncs like blockrep does")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the volumes' content and of the changes")

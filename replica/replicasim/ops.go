@@ -357,6 +357,7 @@ func (s *sim) replicaOp(op string, err error) bool {
 // what survived: the store must open at the point it had before the attempt
 // or at the attempt's point, never in between.
 func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
+	gid := s.c.GroupID()
 	var before delta.PointID
 	if g := s.group(ctx); g != nil {
 		if p, err := g.Latest(ctx); err == nil {
@@ -364,14 +365,42 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 		}
 	}
 	at := time.Time{}
-	if r.IntN(4) != 0 {
-		s.c.rep.fs.CrashAt(r.Int64N(400))
-		s.attempt(ctx, nil, false)
-		at = s.c.clock.Now()
+	action := r.IntN(8)
+	checkLatest := action == 0 || action > 2 // the store's other operations keep the latest point, or (completing) are checked apart
+	fo := s.fo
+	completed := false
+	if action != 0 {
+		s.c.rep.fs.CrashAt(r.Int64N(40)) // an attempt makes some 25 operations
+		switch action {
+		case 1:
+			if g := s.group(ctx); g != nil {
+				g.Prune(ctx) // fails once the crash point is reached
+			}
+		case 2:
+			switch {
+			case fo != nil:
+				completed = s.c.rep.rh.CompleteFailover(ctx, gid) == nil
+				s.fo = nil
+			case s.tf != nil:
+				if s.c.rep.rh.StopTestFailover(ctx, gid) == nil {
+					s.tf = nil
+				}
+			default:
+				if tf, err := s.c.rep.rh.StartTestFailover(ctx, gid, replica.SelectLatest); err == nil {
+					s.tf = tf
+				}
+			}
+		default:
+			s.attempt(ctx, nil, false)
+			at = s.c.clock.Now()
+		}
 		s.c.rep.fs.CrashAt(-1)
 		// (A session may still be applying after the attempt returned: the
 		// crash point can be reached until it is removed.)
 		if !s.c.rep.fs.Crashed() {
+			if completed {
+				s.afterComplete(ctx, fo, false)
+			}
 			return
 		}
 	}
@@ -386,12 +415,20 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	if s.fail != nil {
 		return
 	}
-	g, err := s.c.rep.store.Group(ctx, s.c.GroupID())
+	if fo != nil && s.fo == nil {
+		// The crash hit CompleteFailover: it committed (FailedOver), or
+		// not (the failover is running again, or was never there).
+		if rg, err := s.c.rep.rh.Group(ctx, gid); err == nil && rg.State == replica.FailedOver {
+			s.afterComplete(ctx, fo, true)
+			return
+		}
+	}
+	g, err := s.c.rep.store.Group(ctx, gid)
 	if errors.Is(err, checkpoint.ErrUnknownGroup) && before.IsZero() {
 		return
 	}
 	if err != nil {
-		s.failf("store-opens-committed", "opening group %s after the crash (torn %t): %v", s.c.GroupID(), torn, err)
+		s.failf("store-opens-committed", "opening group %s after the crash (torn %t): %v", gid, torn, err)
 		return
 	}
 	latest, err := g.Latest(ctx)
@@ -399,7 +436,7 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	case errors.Is(err, checkpoint.ErrNoPoint) && before.IsZero():
 	case err != nil:
 		s.failf("store-opens-committed", "latest point after the crash (torn %t): %v", torn, err)
-	case latest.ID != before && !latest.Time.Equal(at):
+	case checkLatest && latest.ID != before && !latest.Time.Equal(at):
 		s.failf("store-opens-committed", "after the crash (torn %t) the latest point is %s of %s, neither the point before (%s) nor the attempt's (%s); recovered %+v",
 			torn, latest.ID, latest.Time.Format(time.TimeOnly), before, at.Format(time.TimeOnly), g.Recovered())
 	}
@@ -652,13 +689,21 @@ func (s *sim) completeFailover(ctx context.Context) {
 	}
 	fo := s.fo
 	s.fo = nil
+	s.afterComplete(ctx, fo, false)
+}
+
+// afterComplete checks a completed failover — the group's latest point is
+// the failover's image and, unless a crash interrupted the completion
+// (which leaves the other points for the next prune), its only point —
+// then protects the primary's volumes anew as another group.
+func (s *sim) afterComplete(ctx context.Context, fo *failoverRun, crashed bool) {
 	if g := s.group(ctx); g != nil && fo != nil {
 		pts, err := g.Points(ctx)
 		if err != nil || len(pts) == 0 {
 			s.failf("complete-failover-image", "after completing, the chain is %v (%v), want one point", pointIDs(pts), err)
 			return
 		}
-		if len(pts) != 1 && (s.c.cfg.Strict || !s.allPinned(ctx, g, pts[:len(pts)-1])) {
+		if len(pts) != 1 && !crashed && (s.c.cfg.Strict || !s.allPinned(ctx, g, pts[:len(pts)-1])) {
 			// Not strict: a test failover's pin left by a restart of the
 			// replica keeps its point (see TestStalePinSurvivesCompleteFailover).
 			s.failf("complete-failover-image", "after completing, the chain is %v, want one point", pointIDs(pts))
@@ -667,11 +712,12 @@ func (s *sim) completeFailover(ctx context.Context) {
 		latest := pts[len(pts)-1]
 		img, err := readPoint(ctx, g, latest.ID)
 		if err != nil || !equalImages(img, fo.img) {
-			s.failf("complete-failover-image", "the completed point %s is not the failover's image (%v): %v", latest.ID, err, diffBlocks(fo.img, img, s.c.cfg.BlockSize))
+			s.failf("complete-failover-image", "the completed point %s is not the failover's image (crash %t, %v): %v", latest.ID, crashed, err, diffBlocks(fo.img, img, s.c.cfg.BlockSize))
 			return
 		}
 	}
 	// The primary protects its volumes anew as another group.
+	s.check = ""
 	clear(s.verified)
 	clear(s.extVerified)
 	s.chain, s.extChain, s.lastFailed, s.extend = nil, nil, false, nil

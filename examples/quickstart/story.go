@@ -65,6 +65,9 @@ func (s *story) run(ctx context.Context) (err error) {
 		}
 		err = errors.Join(append(errs, s.closeVolumes())...)
 	}()
+	s.rep.line(fmt.Sprintf("blockrep quickstart: a primary, a replica and an extended replica in this process, seed %d.", s.opt.Seed))
+	s.rep.line("Each line is a step (seconds since the start first); each ✓ a check of content by hash against what")
+	s.rep.line("this program wrote, kept apart from the library; a ✗ stops the run with exit status 1.")
 	for _, st := range s.steps() {
 		if err := st.run(ctx); err != nil {
 			return err

@@ -281,7 +281,11 @@ func (h *ReplicaHost) ForwardNow(ctx context.Context, group string) (ForwardResu
 	return e.forwardOnce(ctx)
 }
 
-// Extensions describes every extension of this host, by group.
+// Extensions describes every extension of this host, by group. Health is
+// Critical after an error retrying will not cure (the extended replica
+// refuses this host, a content mismatch) or when no forward succeeded for
+// MaxTimeSinceSuccess (or two frequencies, if longer), Warning while
+// forwards fail, Normal otherwise.
 func (h *ReplicaHost) Extensions() []ExtensionStatus {
 	h.ext.mu.Lock()
 	exts := make([]*extension, 0, len(h.ext.exts))

@@ -294,13 +294,16 @@ func (e *extension) pinned(ctx context.Context, g checkpoint.Group) ([]pinnedPoi
 	if err != nil {
 		return nil, err
 	}
+	mine := make(map[delta.PointID]time.Time)
+	for _, pin := range pins {
+		if pin.Holder == e.holder {
+			mine[pin.Point] = pin.Since
+		}
+	}
 	var out []pinnedPoint
 	for _, p := range pts {
-		for _, pin := range pins {
-			if pin.Holder == e.holder && pin.Point == p.ID {
-				out = append(out, pinnedPoint{Point: p.ID, time: p.Time, since: pin.Since})
-				break
-			}
+		if since, ok := mine[p.ID]; ok {
+			out = append(out, pinnedPoint{Point: p.ID, time: p.Time, since: since})
 		}
 	}
 	return out, nil

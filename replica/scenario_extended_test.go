@@ -666,6 +666,18 @@ func TestExtendedStopAndCloseLeaveNoGoroutine(t *testing.T) {
 
 	c.b.extend("vm", ext, replica.Frequency5m, checkpoint.Retention{})
 	require.NoError(t, c.b.forwarded().Err)
+
+	// Serve ends: the loop with it; Serve again: the loop forwards at once.
+	c.cycle(1)
+	c.b.cancel()
+	require.NoError(t, <-c.b.served)
+	waitClock(t, c.clk, 0)
+	c.b.serve()
+	ev := c.b.forwarded()
+	require.NoError(t, ev.Err)
+	assert.Equal(t, 1, ev.Result.Points)
+	waitClock(t, c.clk, 1)
+
 	ext.extend("vm", c.b, replica.Frequency15m, checkpoint.Retention{}) // a loop that only fails
 	waitClock(t, c.clk, 2)
 	require.NoError(t, c.p.Close())

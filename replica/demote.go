@@ -119,14 +119,15 @@ func (r *Relationship) demoteLocked(ctx context.Context, rh *ReplicaHost) error 
 // tracker holds dirty since last, or unknown when tracking was lost or
 // nothing was ever acknowledged.
 func (r *Relationship) changesSinceAck(state State, last, inDoubt delta.PointID) changeMap {
+	unknown := changeMap{Kind: changesUnknown, Since: last, Also: inDoubt}
 	if last.IsZero() || state == ResynchronizationRequired || state == Resynchronizing || r.reversePending() != nil {
-		return changeMap{Kind: changesUnknown}
+		return unknown
 	}
 	sets := make([]*delta.Set, len(r.included))
 	for ti := range r.included {
 		s, err := r.tracker.Dirty(ti)
 		if err != nil {
-			return changeMap{Kind: changesUnknown}
+			return unknown
 		}
 		sets[ti] = s
 	}

@@ -18,8 +18,9 @@ import (
 //	          point: the promoted one, or the one a completed failover
 //	          committed), changes
 //	changes = u8 kind (0 none, 1 unknown, 2 known)
-//	          [known: point since, point also, u16 volumes,
-//	           volumes × blob32 delta.Set (Set.AppendBinary)]
+//	          [unknown, known: point since, point also]
+//	          [known: u16 volumes, volumes × blob32 delta.Set
+//	           (Set.AppendBinary)]
 //
 // so that they survive a restart of the replica host and reach a later
 // failover or reverse replication. A record without the role section (as
@@ -52,7 +53,9 @@ const (
 // had: the blocks, per volume, written since Since. Also is a second point
 // the map is valid from (a point sent whose acknowledgement was lost: the
 // blocks it carried are in the map). Sets holds the encoded delta.Set of
-// each volume, decoded against the group's geometry by sets.
+// each volume, decoded against the group's geometry by sets. An unknown
+// map still names its points (zero when there is none), so that a side
+// with no common point is told apart from one whose changes were lost.
 type changeMap struct {
 	Kind  changeKind
 	Since delta.PointID
@@ -67,7 +70,7 @@ func knownChanges(since, also delta.PointID, sets []*delta.Set) changeMap {
 	for _, s := range sets {
 		b, err := s.AppendBinary(nil)
 		if err != nil || len(b) > maxRecordSetBytes {
-			return changeMap{Kind: changesUnknown}
+			return changeMap{Kind: changesUnknown, Since: since, Also: also}
 		}
 		m.Sets = append(m.Sets, b)
 	}
@@ -140,9 +143,11 @@ func encodeRecord(rec groupRecord) []byte {
 	b = append(b, flags)
 	b = append(b, r.Point[:]...)
 	b = append(b, byte(r.Changes.Kind))
-	if r.Changes.Kind == changesKnown {
+	if r.Changes.Kind != changesNone {
 		b = append(b, r.Changes.Since[:]...)
 		b = append(b, r.Changes.Also[:]...)
+	}
+	if r.Changes.Kind == changesKnown {
 		b = append(b, byte(len(r.Changes.Sets)>>8), byte(len(r.Changes.Sets)))
 		for _, s := range r.Changes.Sets {
 			b = appendBlob32(b, s)
@@ -214,11 +219,14 @@ func decodeRole(r *wireReader, role *groupRole) {
 		// encodeRecord leaves such a section out: one record, one encoding.
 		r.fail("group record role section that says nothing")
 		return
-	case c.Kind != changesKnown:
+	case c.Kind == changesNone:
 		return
 	}
 	r.point(&c.Since)
 	r.point(&c.Also)
+	if c.Kind != changesKnown {
+		return
+	}
 	n := int(r.u16())
 	// A set is at least a 4-byte length and a few bytes: bound the slice
 	// by what the record has left.

@@ -25,6 +25,7 @@ func sampleRoleRecords(t testing.TB) []groupRecord {
 		{Failover: []byte("x"), Role: groupRole{State: FailedOver, Point: delta.PointID{2}, Changes: changeMap{Kind: changesUnknown}}},
 		{Meta: []byte("seed"), Role: groupRole{State: Replicating, Changes: known}},
 		{Role: groupRole{State: Replicating, Changes: changeMap{Kind: changesUnknown}}},
+		{Role: groupRole{State: Replicating, Point: delta.PointID{6}, Changes: changeMap{Kind: changesUnknown, Since: delta.PointID{9}, Also: delta.PointID{8}}}},
 	}
 }
 

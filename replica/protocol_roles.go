@@ -17,8 +17,8 @@ import (
 //	ReverseInfo  = group str8, point latest, u32 block size,
 //	               u16 volumes × (id str8, size u64),
 //	               u8 kind (0 none, 1 unknown, 2 known)
-//	               [known: point since, point also, u16 sets,
-//	                sets × blob32 delta.Set (≤ 1 MiB each)]
+//	               [unknown, known: point since, point also]
+//	               [known: u16 sets, sets × blob32 delta.Set (≤ 1 MiB each)]
 //
 // Promote is the old primary's last word in a planned failover: the
 // replica becomes FailedOver at the named point, which must be its latest.
@@ -84,9 +84,11 @@ func (m reverseInfoMsg) appendBody(b []byte) []byte {
 	}
 	c := m.Changes
 	b = append(b, byte(c.Kind))
-	if c.Kind == changesKnown {
+	if c.Kind != changesNone {
 		b = append(b, c.Since[:]...)
 		b = append(b, c.Also[:]...)
+	}
+	if c.Kind == changesKnown {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(c.Sets)))
 		for _, s := range c.Sets {
 			b = appendBlob32(b, s)
@@ -119,8 +121,10 @@ func (m reverseInfoMsg) check() string {
 	switch {
 	case c.Kind > changesKnown:
 		return "unknown change map kind"
-	case c.Kind != changesKnown && (len(c.Sets) != 0 || !c.Since.IsZero() || !c.Also.IsZero()):
-		return "change map fields without a known map"
+	case c.Kind != changesKnown && len(c.Sets) != 0:
+		return "change sets without a known map"
+	case c.Kind == changesNone && (!c.Since.IsZero() || !c.Also.IsZero()):
+		return "change map points without a map"
 	case len(c.Sets) > maxRecordSets:
 		return "too many change sets"
 	}
@@ -178,11 +182,14 @@ func decodeReverseInfo(r *wireReader) reverseInfoMsg {
 	if r.err == nil && c.Kind > changesKnown {
 		r.fail("reverse info: change map kind %d", c.Kind)
 	}
-	if r.err != nil || c.Kind != changesKnown {
+	if r.err != nil || c.Kind == changesNone {
 		return m
 	}
 	r.point(&c.Since)
 	r.point(&c.Also)
+	if c.Kind != changesKnown {
+		return m
+	}
 	k := int(r.u16())
 	if r.err == nil && (k > maxRecordSets || k*4 > r.left()) {
 		r.fail("reverse info: %d change sets", k)

@@ -20,6 +20,7 @@ func sampleRoleMessages(t testing.TB) []message {
 		reverseQueryMsg{Group: "vm-1", Point: delta.PointID{2}},
 		reverseInfoMsg{Group: "vm-1", Latest: delta.PointID{5}, BlockSize: 4096, Volumes: vols, Changes: known},
 		reverseInfoMsg{Group: "vm-1", Latest: delta.PointID{5}, BlockSize: 4096, Volumes: vols, Changes: changeMap{Kind: changesUnknown}},
+		reverseInfoMsg{Group: "vm-1", Latest: delta.PointID{5}, BlockSize: 4096, Volumes: vols, Changes: changeMap{Kind: changesUnknown, Since: delta.PointID{3}}},
 		reverseInfoMsg{Group: "vm-1", BlockSize: 4096, Volumes: vols},
 	}
 }

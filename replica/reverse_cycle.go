@@ -73,7 +73,16 @@ func (r *Relationship) reverseSync(ctx context.Context, pend *reversePending) (C
 		r.closeConn()
 		return res, fmt.Errorf("%w: group %q has other volumes or another block size on %s (remove it there and enable replication anew)", ErrNoCommonPoint, r.cfg.ID, r.cfg.Replica)
 	}
-	if info.Changes.Kind != changesKnown || pend.ours.Kind != changesKnown {
+	from := func(p delta.PointID) bool {
+		return !p.IsZero() && (info.Changes.Since == p || info.Changes.Also == p)
+	}
+	atOurs, atBase := from(pend.point.ID), from(pend.ours.Since)
+	if !atOurs && !atBase {
+		r.closeConn()
+		return res, fmt.Errorf("%w: group %q on %s was last at %s, this side started from %s on %s (remove the group there and enable replication anew)",
+			ErrNoCommonPoint, r.cfg.ID, r.cfg.Replica, info.Changes.Since, pend.point.ID, pend.ours.Since)
+	}
+	if info.Changes.Kind != changesKnown || (!atOurs && pend.ours.Kind != changesKnown) {
 		return res, fmt.Errorf("%w: a side's change map is unknown (theirs %d, ours %d)", errNeedsResync, info.Changes.Kind, pend.ours.Kind)
 	}
 	theirs, err := info.Changes.sets(r.geoms)
@@ -81,12 +90,9 @@ func (r *Relationship) reverseSync(ctx context.Context, pend *reversePending) (C
 		r.closeConn()
 		return res, err
 	}
-	from := func(p delta.PointID) bool {
-		return !p.IsZero() && (info.Changes.Since == p || info.Changes.Also == p)
-	}
 	var blocks []*delta.Set
 	switch {
-	case from(pend.point.ID):
+	case atOurs:
 		// The other side had our point: its changes, and ours since (in
 		// the tracker).
 		blocks = theirs
@@ -98,7 +104,7 @@ func (r *Relationship) reverseSync(ctx context.Context, pend *reversePending) (C
 			res, err := r.transfer(ctx, false)
 			return res, err
 		}
-	case from(pend.ours.Since):
+	default:
 		ours, err := pend.ours.sets(r.geoms)
 		if err != nil {
 			return res, fmt.Errorf("%w: %w", errNeedsResync, err)
@@ -109,10 +115,6 @@ func (r *Relationship) reverseSync(ctx context.Context, pend *reversePending) (C
 			}
 		}
 		blocks = ours
-	default:
-		r.closeConn()
-		return res, fmt.Errorf("%w: group %q on %s was last at %s, this side started from %s on %s (remove the group there and enable replication anew)",
-			ErrNoCommonPoint, r.cfg.ID, r.cfg.Replica, info.Changes.Since, pend.point.ID, pend.ours.Since)
 	}
 	return r.sendChanged(ctx, info.Latest, blocks)
 }

@@ -70,7 +70,7 @@ func (h *ReplicaHost) reverseInfo(ctx context.Context, m reverseQueryMsg) (rever
 		info.Changes = knownChanges(latest.ID, delta.PointID{}, sets) // nothing changed since the latest point
 	}
 	if err := checkMessage(info); err != nil {
-		info.Changes = changeMap{Kind: changesUnknown}
+		info.Changes = changeMap{Kind: changesUnknown, Since: info.Changes.Since, Also: info.Changes.Also}
 	}
 	return info, 0, nil
 }

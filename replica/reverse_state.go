@@ -73,7 +73,7 @@ func setRole(ctx context.Context, g checkpoint.Group, role groupRole) error {
 	meta := g.Spec().Meta
 	b := replaceRecordRole(meta, role)
 	if len(b) > checkpoint.MaxMetaSize && role.Changes.Kind == changesKnown {
-		role.Changes = changeMap{Kind: changesUnknown}
+		role.Changes = changeMap{Kind: changesUnknown, Since: role.Changes.Since, Also: role.Changes.Also}
 		b = replaceRecordRole(meta, role)
 	}
 	if err := g.SetMeta(ctx, b); err != nil {
@@ -101,7 +101,7 @@ func failedOverChanges(latest checkpoint.Point, prev delta.PointID, geoms []delt
 		return knownChanges(prev, delta.PointID{}, sets)
 	}
 	if latest.Base != prev || len(latest.Changed) != len(geoms) {
-		return changeMap{Kind: changesUnknown}
+		return changeMap{Kind: changesUnknown, Since: prev}
 	}
 	return knownChanges(prev, delta.PointID{}, latest.Changed)
 }

@@ -63,7 +63,7 @@ func newTwoHosts(t *testing.T) *twoHosts {
 func (w *twoHosts) newHost(name, peer string) *roleHost {
 	h := &roleHost{w: w, name: name, peer: peer, fsys: vfs.NewMem(), promoted: make(chan [2]string, 8)}
 	var err error
-	h.p, err = replica.NewPrimaryHost(replica.PrimaryConfig{Transport: w.net.Endpoint(name), Clock: w.clk, Rand: &countingReader{n: uint64(len(name)) << 40}})
+	h.p, err = replica.NewPrimaryHost(replica.PrimaryConfig{Transport: w.net.Endpoint(name), Clock: w.clk, Rand: rand.NewChaCha8([32]byte{name[0]})})
 	require.NoError(w.t, err)
 	h.listener, err = w.net.Endpoint(name).Listen(w.ctx, h.addr())
 	require.NoError(w.t, err)

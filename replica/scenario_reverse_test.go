@@ -1,0 +1,204 @@
+package replica_test
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blockrep/blockrep/checkpoint"
+	"github.com/blockrep/blockrep/delta"
+	"github.com/blockrep/blockrep/replica"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// restartPrimary ends h's primary host (its relationships close, persistent
+// tracking is saved) and starts a new one, with the replica host restarted
+// to name it as its Primary.
+func (h *roleHost) restartPrimary() {
+	t := h.w.t
+	require.NoError(t, h.p.Close())
+	h.stopReplica()
+	var err error
+	h.p, err = replica.NewPrimaryHost(replica.PrimaryConfig{Transport: h.w.net.Endpoint(h.name), Clock: h.w.clk, Rand: rand.NewChaCha8([32]byte{h.name[0], 1})})
+	require.NoError(t, err)
+	h.startReplica()
+}
+
+// unplanned is the story both unplanned-reverse tests share, up to the
+// old primary's Demote: A replicates vm1 (persistent tracking) through
+// points P1..P3, writes blocks it never sends, and goes away; B fails over
+// to P2, writes, and completes. keepTracking says whether A's tracking
+// state survives its restart.
+type unplanned struct {
+	w      *twoHosts
+	cfg    replica.GroupConfig
+	p3     delta.PointID
+	failed delta.PointID // the completed failover's point on B
+}
+
+func newUnplanned(t *testing.T, rng *rand.Rand, keepTracking bool) *unplanned {
+	w := newTwoHosts(t)
+	track := filepath.Join(t.TempDir(), "vm1.track")
+	sf, err := delta.CreateStateFile(track)
+	require.NoError(t, err)
+	cfg, vols := groupConfig("vm1", plannedSize, 2)
+	cfg.Replica = w.b.addr()
+	cfg.TrackerState = sf
+	cfg.Retention = checkpoint.Retention{Additional: 4, Spacing: time.Minute}
+	for i := range vols {
+		writeBlocks(t, rng, vols[i], 0, 5, 6, 40)
+	}
+	rel, err := w.a.p.Enable(w.ctx, cfg)
+	require.NoError(t, err)
+	_, err = rel.InitialReplication(w.ctx)
+	require.NoError(t, err)
+	writeBlocks(t, rng, rel.Volume(0), 1, 2)
+	w.clk.Advance(2 * time.Minute)
+	p2, err := rel.Cycle(w.ctx)
+	require.NoError(t, err)
+	writeBlocks(t, rng, rel.Volume(0), 10, 11)
+	writeBlocks(t, rng, rel.Volume(1), 12)
+	w.clk.Advance(2 * time.Minute)
+	p3, err := rel.Cycle(w.ctx)
+	require.NoError(t, err)
+	// Written on A, never sent.
+	writeBlocks(t, rng, rel.Volume(0), 20, 21)
+	writeBlocks(t, rng, rel.Volume(1), 22)
+
+	// A goes away; B fails over to P2, writes, and completes.
+	w.a.restartPrimary()
+	fo, err := w.b.rh.Failover(w.ctx, "vm1", replica.SelectPoint(p2.Point))
+	require.NoError(t, err)
+	writeBlocks(t, rng, fo.Volumes()[0], 21, 30)
+	writeBlocks(t, rng, fo.Volumes()[1], 31)
+	require.NoError(t, w.b.rh.CompleteFailover(w.ctx, "vm1"))
+	pt, _ := w.b.latestImages("vm1")
+
+	// A comes back, reattached with its tracking (or not).
+	if !keepTracking {
+		require.NoError(t, os.Remove(track))
+	}
+	sf, err = delta.OpenStateFile(track)
+	if err != nil {
+		sf, err = delta.CreateStateFile(track + ".new")
+		require.NoError(t, err)
+	}
+	cfg.TrackerState = sf
+	relA, err := w.a.p.Reattach(w.ctx, cfg, p3.Point)
+	require.NoError(t, err)
+	if keepTracking {
+		require.Equal(t, replica.Replicating, relA.State())
+		assert.Equal(t, int64(3*4096), relA.Stats().PendingBytes, "A's unsent writes survived")
+	} else {
+		require.Equal(t, replica.ResynchronizationRequired, relA.State())
+	}
+	return &unplanned{w: w, cfg: cfg, p3: p3.Point, failed: pt.ID}
+}
+
+// Unplanned failover, then reverse: B sends exactly the blocks changed on
+// either side since P3 — those B's failover changed (rolled back to P2 and
+// written), those A wrote and never sent, those written on B since — and A
+// ends identical to B, checked by content hash and byte for byte.
+func TestUnplannedReverseSendsUnionOfChangeMaps(t *testing.T) {
+	seed := uint64(rand.Uint32())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	u := newUnplanned(t, rng, true)
+	w := u.w
+
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	seedPt, _ := w.a.latestImages("vm1")
+	assert.NotEqual(t, u.p3, seedPt.ID, "the seed is a point of its own")
+
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(1), 50)
+	res, err := rb.Cycle(w.ctx)
+	require.NoError(t, err)
+	// v0: 10 11 (rolled back) 20 (A) 21 (both) 30 (B); v1: 12 (rolled
+	// back) 22 (A) 31 (B) 50 (B after Reverse).
+	assert.Equal(t, int64(9), res.Blocks, "the union of both sides' change maps")
+	assert.Equal(t, seedPt.ID, res.Base)
+	pt, got := w.a.latestImages("vm1")
+	assert.Equal(t, res.Point, pt.ID)
+	assert.Equal(t, res.Hash, pt.Hash)
+	assert.Equal(t, images(t, rb, plannedSize), got, "A ends identical to B")
+	assert.Equal(t, replica.ResyncResult{}, rb.LastResync(), "no hash comparison")
+
+	// Plain cycles from here on.
+	writeBlocks(t, rng, rb.Volume(0), 63)
+	res, err = rb.Cycle(w.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), res.Blocks)
+	_, got = w.a.latestImages("vm1")
+	assert.Equal(t, images(t, rb, plannedSize), got)
+}
+
+// The same with A's tracking lost: A's change map is unknown, so the
+// reverse cycle compares hashes; A ends identical and only the differing
+// blocks (plus the hash traffic) cross the wire.
+func TestUnplannedReverseTrackingLostComparesHashes(t *testing.T) {
+	seed := uint64(rand.Uint32())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	u := newUnplanned(t, rng, false)
+	w := u.w
+
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(1), 50)
+	res, err := rb.Cycle(w.ctx)
+	require.NoError(t, err)
+	rr := rb.LastResync()
+	assert.Equal(t, int64(9), rr.DifferingBlocks, "the blocks that differ, found by hash comparison")
+	assert.Equal(t, int64(9), rr.Blocks)
+	assert.Equal(t, int64(9), res.Blocks)
+	assert.Positive(t, rr.HashBytes)
+	t.Logf("hash traffic %d bytes, delta %d bytes", rr.HashBytes, rr.StreamBytes)
+	_, got := w.a.latestImages("vm1")
+	assert.Equal(t, images(t, rb, plannedSize), got, "A ends identical to B")
+	assert.Equal(t, replica.Replicating, rb.State())
+}
+
+// No common point: A's last acknowledged point is not in B's lineage (A
+// was reattached with another group's point). The reverse cycle fails
+// with ErrNoCommonPoint, fatal, and changes nothing on either side.
+func TestReverseWithoutCommonPoint(t *testing.T) {
+	seed := uint64(rand.Uint32())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	u := newUnplanned(t, rng, true)
+	w := u.w
+	// A forgets its relationship and comes back claiming a point B never had.
+	cfg := u.cfg
+	require.NoError(t, w.a.p.Remove(w.ctx, "vm1"))
+	sf, err := delta.CreateStateFile(filepath.Join(t.TempDir(), "other.track"))
+	require.NoError(t, err)
+	cfg.TrackerState = sf
+	relA, err := w.a.p.Reattach(w.ctx, cfg, delta.PointID{0xee})
+	require.NoError(t, err)
+	writeBlocks(t, rng, relA.Volume(0), 3)
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	aBefore, aImg := w.a.latestImages("vm1")
+	bBefore, bImg := w.b.latestImages("vm1")
+
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	_, err = rb.Cycle(w.ctx)
+	require.ErrorIs(t, err, replica.ErrNoCommonPoint)
+	h := rb.Health()
+	assert.Equal(t, replica.Critical, h.Level)
+	assert.True(t, strings.Contains(strings.Join(h.Reasons, "|"), "share no recovery point"), "%q", h.Reasons)
+
+	aAfter, aImg2 := w.a.latestImages("vm1")
+	bAfter, bImg2 := w.b.latestImages("vm1")
+	assert.Equal(t, aBefore.ID, aAfter.ID)
+	assert.Equal(t, aImg, aImg2, "nothing changed on A")
+	assert.Equal(t, bBefore.ID, bAfter.ID)
+	assert.Equal(t, bImg, bImg2, "nothing changed on B")
+}

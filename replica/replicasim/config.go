@@ -36,8 +36,10 @@ type Config struct {
 	// the replica to resynchronize with (else the volumes are protected
 	// anew, as another group), and "forward-committed" fails when a
 	// forward reports a point the extended replica does not have (else the
-	// extension is stopped and started anew). See the package's
-	// regression tests.
+	// extension is stopped and started anew), and "replica-op" fails when
+	// StartTestFailover of the latest point fails with
+	// checkpoint.ErrUnknownPoint (else it is taken as a refusal). See the
+	// package's regression tests.
 	Strict bool
 	// CorruptControl lets corruption faults hit every frame in both
 	// directions, control messages included (false: only frames from the

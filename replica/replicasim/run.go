@@ -21,7 +21,7 @@ func Run(ctx context.Context, cfg Config, steps []Step) (*Failure, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sim{c: c, m: newModel(), steps: steps, verified: map[delta.PointID]bool{}, extVerified: map[delta.PointID]bool{}, seen: map[delta.PointID]bool{}}
+	s := &sim{c: c, m: newModel(), steps: steps, gid: c.GroupID(), verified: map[delta.PointID]bool{}, extVerified: map[delta.PointID]bool{}, seen: map[delta.PointID]bool{}}
 	s.run(ctx)
 	if err := c.Close(); err != nil {
 		s.failf("clean-shutdown", "closing the cluster: %v", err)
@@ -50,6 +50,7 @@ type sim struct {
 	extChain    []checkpoint.Point     // the extended chain at the last check
 	seen        map[delta.PointID]bool // every point the replica's chain held at a check, or acknowledged
 
+	gid        string        // the group the per-group state below is about
 	lastFailed bool          // the last replication attempt failed
 	settling   bool          // the final convergence runs: its check judges the attempts
 	fwd, back  memory.Faults // frame faults primary→replica, replica→primary
@@ -112,8 +113,22 @@ func (s *sim) afterStep(ctx context.Context) {
 			return
 		}
 	}
+	s.syncGroup()
 	s.checkChain(ctx)
 	s.check = ""
+}
+
+// syncGroup forgets what the simulation tracks of a group once the primary
+// moved on to another (Enable found the old one holding points on the
+// replica after a restart, or the volumes were protected anew).
+func (s *sim) syncGroup() {
+	if gid := s.c.GroupID(); gid != s.gid {
+		s.gid = gid
+		s.tf, s.fo, s.extend = nil, nil, nil
+		s.chain, s.extChain, s.lastFailed = nil, nil, false
+		clear(s.verified)
+		clear(s.extVerified)
+	}
 }
 
 // group returns the replica store's current group, or nil when the replica

@@ -400,6 +400,9 @@ func (r *Relationship) send(ctx context.Context, frozen *delta.Frozen, full, app
 	if err != nil {
 		return res, err
 	}
+	if err := r.flushUpdate(ctx); err != nil { // changes after Enable go first: update_group.go
+		return res, err
+	}
 	out := outDelta{what: "delta", src: frozen, base: base, at: frozen.Time(), cons: delta.ConsistencyCrash}
 	if app {
 		out.cons = delta.ConsistencyApp

@@ -87,6 +87,8 @@ func (t msgType) String() string {
 		return "ReverseQuery"
 	case msgReverseInfo:
 		return "ReverseInfo"
+	case msgUpdateGroup:
+		return "UpdateGroup"
 	}
 	return fmt.Sprintf("msgType(%d)", uint8(t))
 }

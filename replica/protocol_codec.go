@@ -61,6 +61,8 @@ func appendMessage(b []byte, m message) []byte {
 		b = m.appendBody(b)
 	case reverseInfoMsg:
 		b = m.appendBody(b)
+	case updateGroupMsg:
+		b = m.appendBody(b)
 	case nackMsg:
 		b = append(b, byte(m.Code))
 		msg := m.Message
@@ -135,6 +137,11 @@ func checkMessage(m message) error {
 	case reverseQueryMsg:
 		group = m.Group
 	case reverseInfoMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
+	case updateGroupMsg:
 		group = m.Group
 		if why := m.check(); why != "" {
 			return bad("%s", why)
@@ -270,6 +277,8 @@ func decodeMessage(frame []byte) (message, error) {
 		m = decodeReverseQuery(r)
 	case msgReverseInfo:
 		m = decodeReverseInfo(r)
+	case msgUpdateGroup:
+		m = decodeUpdateGroup(r)
 	case msgNack:
 		n := nackMsg{Code: Code(r.u8())}
 		if n.Code == 0 || n.Code >= codeCount {

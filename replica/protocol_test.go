@@ -177,6 +177,9 @@ func FuzzMessage(f *testing.F) {
 	for _, m := range sampleResyncMessages(f) {
 		f.Add(appendMessage(nil, m))
 	}
+	for _, m := range sampleUpdateMessages() { // update_group_msg_test.go
+		f.Add(appendMessage(nil, m))
+	}
 	f.Add([]byte{byte(msgCreateGroup), 1, 'g', 0, 0, 16, 0, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		m, err := decodeMessage(frame)

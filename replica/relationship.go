@@ -43,6 +43,8 @@ type Relationship struct {
 
 	wantApp atomic.Bool // the next freeze runs the quiesce hook
 
+	pending groupUpdate // changes after Enable not on the replica yet (update_group.go); r.mu
+
 	roles relRoles // write gate and reverse replication (planned_failover_gate.go)
 
 	mu         sync.Mutex
@@ -261,10 +263,16 @@ func (r *Relationship) LastPoint() (id delta.PointID, at time.Time, hash delta.H
 }
 
 // Metadata returns a copy of the group's metadata blob.
-func (r *Relationship) Metadata() []byte { return append([]byte(nil), r.cfg.Metadata...) }
+func (r *Relationship) Metadata() []byte {
+	r.mu.Lock() // SetMetadata changes it
+	defer r.mu.Unlock()
+	return append([]byte(nil), r.cfg.Metadata...)
+}
 
 // FailoverSettings returns a copy of the group's failover settings.
 func (r *Relationship) FailoverSettings() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return append([]byte(nil), r.cfg.FailoverSettings...)
 }
 

@@ -127,6 +127,16 @@ func (s *session) handle(ctx context.Context, m message) error {
 		return sendMsg(ctx, s.conn, ack)
 	case resyncQueryMsg:
 		return s.resyncQuery(ctx, m)
+	case updateGroupMsg:
+		if !s.authorize(ctx, m.Group) {
+			return nil
+		}
+		if code, err := s.updateGroup(ctx, m); err != nil { // update_group_replica.go
+			s.log.Warn("group update refused", "group", m.Group, "err", err)
+			s.nack(ctx, code, err.Error())
+			return nil
+		}
+		return sendMsg(ctx, s.conn, ackMsg{Group: m.Group})
 	case promoteMsg:
 		return s.promote(ctx, m) // planned_failover_replica.go
 	case reverseQueryMsg:

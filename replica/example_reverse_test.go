@@ -17,8 +17,8 @@ import (
 // exampleHost is one machine of the example: a primary host, and a replica
 // host that names it as its Primary and keeps groups in a store of its own.
 type exampleHost struct {
-	primary *replica.PrimaryHost
-	replica *replica.ReplicaHost
+	primary  *replica.PrimaryHost
+	replica  *replica.ReplicaHost
 	store    *checkpoint.DirStore
 	listener transport.Listener
 	served   chan error

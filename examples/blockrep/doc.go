@@ -50,6 +50,46 @@
 // Statistics add up across processes in the state files; "status --state"
 // reads them without contacting the replica.
 //
+// # Initial replication
+//
+// enable --initial network (the default) sends the first copy at once;
+// later leaves it to the first sync or run; media:DIR writes it to offline
+// media, carried to the replica host for "blockrep import --store DIR
+// --from DIR", after which sync sends what changed since the export; seed
+// waits for "blockrep seed --store DIR --group G --volume PATH..." on the
+// replica, then sync sends only the blocks that differ from the seed.
+//
+// # Failover and reverse replication
+//
+// On the replica, "failover --store DIR --group G --point ID|latest|
+// latest-app" fails over unplanned (--out writes the image's files);
+// --complete or --cancel ends it. --test --out DIR starts a test failover
+// whose files are written to DIR while replication goes on; --stop-test
+// discards it.
+//
+// "failover --planned --state DIR --group G --reverse-to ADDR" runs on the
+// primary: a final cycle (after a scan for what other programs wrote), the
+// replica promoted, and the image files stored in DIR/store as the new
+// primary's replica (replica.PrimaryHost.Demote); "blockrep serve --store
+// DIR/store --listen ADDR" serves it. The promoted replica's serve
+// replicates the group back to ADDR by itself, its primary being a clone
+// of the group's latest point in the store, and records it in
+// DIR/blockrep-reverse.json, so a restarted serve resumes it. "sync
+// --store DIR --group G" runs one of its cycles now, and "failover
+// --planned --store DIR --group G" hands it back.
+//
+// After an unplanned failover was completed, "reverse --state DIR --group
+// G" on the old primary keeps its files as the replica (only the blocks
+// that differ will cross), and "reverse --store DIR --group G --to ADDR"
+// on the new primary starts replicating back.
+//
+// # Extended replication
+//
+// "extend --store DIR --group G --to ADDR --every 5m" makes the store's
+// serve forward the group's points to a further replica, dialing it with
+// serve's own certificate; DIR/blockrep-extend.json records it, so serve
+// resumes it after a restart, and --stop ends it.
+//
 // # Security
 //
 // --cert, --key and --ca give the host's certificate and the CA that

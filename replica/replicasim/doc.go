@@ -1,8 +1,9 @@
 // Package replicasim is a seeded, deterministic simulation of a blockrep
 // deployment that searches for the paths scenario tests do not think of:
-// it runs a primary and a replica host in one process, drives them with a
-// random schedule of writes, cycles, network faults, crashes and failovers,
-// and checks the design's invariants after every step.
+// it runs a primary, a replica and an extended replica host in one process,
+// drives them with a random schedule of writes, cycles, network faults,
+// crashes and failovers, and checks the design's invariants after every
+// step.
 //
 // It is a test harness, not for production. Users of package replica can
 // run it in their own tests, and drive a Cluster directly to test their own
@@ -31,8 +32,11 @@
 // crashes of any host, suspend and resume, test failovers, unplanned
 // failovers to random points with cancel or complete (after which the
 // primary protects its volumes anew as another group), resynchronizations,
-// pruning, and extended replication (extend, forward now, partitions and
-// crashes of the extended replica). Each step carries its own argument, so it means the same when
+// pruning, extended replication (extend, forward now, partitions and
+// crashes of the extended replica), and planned failover rounds (planned
+// failover under the faults in force, then demote, reverse replication and
+// cycles back to the old primary). A replica crash point falls within an
+// attempt, a prune, a test failover's start or stop, or a CompleteFailover. Each step carries its own argument, so it means the same when
 // steps around it are dropped.
 //
 // # The checks
@@ -61,6 +65,13 @@
 //     extended replica's points are points the replica had, in order, equal
 //     in content; a forward reported done left its point there;
 //   - resync-identical: after a resynchronization both sides are identical;
+//   - planned-failover, planned-failover-lossless, reverse-identical: a
+//     planned failover loses nothing (its final point is the primary's image,
+//     writes are refused after it, a failed one leaves writes allowed), and
+//     after each reverse cycle the old primary's point is the new primary's
+//     image;
+//   - failover-recovered: after a restart the replica gives back the
+//     failover or test failover that was running;
 //   - host-write, primary-op, replica-op, primary-restart: no operation fails
 //     for a reason the injected faults do not explain;
 //   - liveness: no step runs longer than Config.StepTimeout;
@@ -78,10 +89,12 @@
 // race detector). Flags of the test:
 //
 //	-seed N       run seed N only
-//	-seeds N      run seeds 1..N
+//	-seeds N      run N seeds, from -from (default 1)
 //	-steps N      steps per schedule
-//	-soak 30m     run seeds from 1 on until 30 minutes have passed
+//	-soak 30m     run seeds from -from on until 30 minutes have passed,
+//	              going on past failures until -maxfail (default 10)
 //	-schedule S   run the schedule S (as a failure prints it) with -seed
+//	-log          print the hosts' logs (with -schedule)
 //	-shrink N     runs at most spent shrinking a failure
 //
 // A failure names its check, its step and its seed, and prints the shortest

@@ -58,7 +58,12 @@ func (s *story) unplannedFailover(ctx context.Context) error {
 		s.rep.fail("the chain changed: %d points before, %d after", len(before), len(after))
 		return fmt.Errorf("cancel failover: %w", errMismatch)
 	}
-	s.rep.ok("chain exactly as before: %d points, latest %s", len(after), shortID(after[len(after)-1].ID))
+	latest := after[len(after)-1]
+	s.rep.ok("chain exactly as before: %d points, latest %s", len(after), shortID(latest.ID))
+	im, _ := s.m.point(latest.ID)
+	if err := s.verifyPoint(ctx, s.replica, latest.ID, im, "the latest point, read back: none of the failover's writes in it"); err != nil {
+		return err
+	}
 	if _, err := s.cycle(ctx); err != nil {
 		return err
 	}

@@ -223,9 +223,8 @@
 // and an unplanned failover is refused with a *StateError until it is
 // stopped.
 //
-// A replica group's state is kept in memory by the host. Clones survive a
-// restart on disk (with their pins) but cannot be reopened: the next
-// failover or test failover of the group discards the one it finds.
+// A failover or test failover survives a restart of the replica host:
+// see Restarting the replica host.
 //
 // # Extended replication
 //
@@ -276,12 +275,173 @@
 // another content hash than P's returns ErrForwardMismatch and stops the
 // extension until StopExtend and Extend.
 //
+// # Restarting the replica host
+//
+// A failover's or test failover's image is a checkpoint clone, and
+// Failover.Sync (TestFailover.Sync) makes the writes made to it so far
+// durable, as a disk flush does: after a crash the image has every write
+// made before the last Sync; a block written after it reads as of that
+// Sync or with some of the later writes. A new ReplicaHost on the same
+// stores finds what the previous one left, for each group on the group's
+// first access — a primary's request, Group, Failover, CompleteFailover,
+// CancelFailover, StopTestFailover — or for all groups at once with
+// Recover, which a host calls before ActiveFailover or ActiveTestFailover
+// after a restart:
+//
+//	if err := rh.Recover(ctx); err != nil { ... } // a group it names stays unusable
+//	f, err := rh.ActiveFailover("vm-42")            // FailedOverWaitingCompletion again
+//	err = rh.CompleteFailover(ctx, "vm-42")         // or CancelFailover, as before the restart
+//
+// A group with a failover clone on disk is FailedOverWaitingCompletion
+// again and refuses the old primary's deltas from its first access on; one
+// with a test failover clone is TestFailoverRunning and applies them.
+// What an interrupted start or end left — a clone without its pin or its
+// state file — is discarded. CompleteFailover pins the latest point under
+// "failover-commit:<new point>" before it applies the image: a restart that
+// finds the clone beside a landed commit rolls the commit back to that
+// point (the failover waits as before, clone intact) unless the group
+// record already says FailedOver, in which case it finishes the
+// completion. A crash at any write or sync of CompleteFailover thus leaves
+// the failover waiting or completed, never in between. A group whose
+// restore fails (a damaged clone) returns that error to every call rather
+// than being replicated over.
+//
+// # Storage locations
+//
+// An authorization entry's Storage names where its groups live.
+// ReplicaConfig.Store is the location "" and "."; ReplicaConfig.Stores
+// maps other names to stores:
+//
+//	rh, err := replica.NewReplicaHost(replica.ReplicaConfig{
+//		Store:  local, // Storage "" or "."
+//		Stores: map[string]checkpoint.Store{"ssd": fast, "archive/s3": remote},
+//		...
+//	})
+//
+// CreateGroup creates a group in the store its entry names — the name
+// comes from the Authorizer, never from the wire — and refuses an entry
+// naming a location the host does not have (CodeInternal, logged, nothing
+// created). Every later access finds the group in the store that holds it
+// (the first lookup asks each store; the answer is remembered). A group id
+// is unique across stores: CreateGroup of an id another store holds is
+// refused with CodeGroupExists. Groups lists the groups of every store.
+//
+// # Changing a group after Enable
+//
+// Relationship.SetMetadata, SetFailoverSettings and SetRetention change
+// the group on both sides. Each is validated as Enable validates, waits
+// for a cycle in flight, and sends an UpdateGroup request at once: the
+// replica rewrites the group's record (so the next Failover's Metadata and
+// FailoverSettings return the new blobs) and applies the retention,
+// pruning at once what it no longer keeps. When the replica cannot take it
+// now (unreachable, failed over) the error wraps ErrUpdatePending: the
+// change stays pending (UpdatePending) and goes before the next cycle's
+// delta, so every point applied after it carries the new metadata in its
+// group. The delta header's own metadata field is left empty: the store
+// would make it the whole group record, losing the failover settings and
+// the role the record keeps.
+//
+// # Planned failover and reverse replication
+//
+// A host tool runs a PrimaryHost for the groups it is primary of and a
+// ReplicaHost for the groups it keeps replicas of; a host doing both names
+// its PrimaryHost in ReplicaConfig.Primary. From enable to reverse, with
+// hv1 the primary and hv2 its replica:
+//
+//	rel, _ := ph1.Enable(ctx, cfg)      // on hv1, Replica: "hv2:7300"
+//	rel.InitialReplication(ctx)         // then Run cycles at the frequency
+//	// the VM on hv1 is shut down:
+//	res, err := rel.PlannedFailover(ctx, replica.WithReverseTo("hv1:7300"))
+//	err = ph1.Demote(ctx, "vm-42", rh1) // hv1 becomes the replica
+//	back, err := rh2.Reverse(ctx, "vm-42", ph2, replica.ReverseConfig{Replica: "hv1:7300"})
+//	vm.Boot(back.Volume(0))             // on hv2: writes go through back
+//
+// Relationship.PlannedFailover refuses writes through Volume from its
+// start (ErrPreparedForFailover: the gate makes sure the stopped VM is
+// stopped), sends everything dirty in a final cycle, hashes the primary's
+// image and compares it with the content hash the replica acknowledged
+// (ErrFailoverMismatch, nothing promoted), then sends a Promote: the
+// replica host checks that the final point is its latest and the group
+// Replicating — a running test failover or unplanned failover is refused
+// with CodeStateConflict, to be stopped or cancelled first — records the
+// group FailedOver in the group's record (it stays so across restarts) and
+// acknowledges; the relationship is PreparedForFailover. The replica host
+// then calls ReplicaConfig.OnPromoted with the address WithReverseTo gave,
+// so a host tool can call Reverse by itself. A failure before the
+// promotion is acknowledged leaves the relationship Replicating with
+// writes allowed and nothing lost; if only the acknowledgement was lost,
+// PlannedFailover again (without writing meanwhile) completes.
+//
+// PrimaryHost.Demote copies the relationship's volumes into the host's own
+// ReplicaHost store as the group — one read and one write of the volumes
+// on this host, nothing on the network — and removes the relationship.
+// After a planned failover the stored point is the final point itself
+// (same id, instant, content hash). After an unplanned one it is a seed
+// point, and the group's record keeps this side's change map: the last
+// point the replica acknowledged and the blocks the tracker holds dirty
+// since, or "unknown" when tracking was lost. When the relationship was
+// itself made by Reverse on this host (a failback), Demote copies nothing:
+// it commits the clone it wrote through into the store as a point.
+//
+// ReplicaHost.Reverse, on the side whose group is FailedOver (a completed
+// unplanned failover, or promoted), creates a relationship on its
+// PrimaryHost whose volumes are a copy-on-write clone of the group's
+// latest point, replicating to the old primary's ReplicaHost. It does not
+// contact the other side; its first cycle asks it (ReverseQuery) for its
+// latest point and change map, and sends only the blocks changed on either
+// side since their last common point:
+//
+//   - planned: the old primary's store is at this very point — plain
+//     cycles from there, no resynchronization, no hash comparison;
+//   - unplanned: the blocks the failover changed (its point's block set
+//     against the old latest point, recorded when it completed), those
+//     written here since, and those of the seed's change map, sent whole on
+//     the seed; the result's content hash is checked against this side's
+//     image at the freeze (a hash pass reads this side's volumes once);
+//   - a side's map unknown, or a hash that differs: a resynchronization
+//     by hash comparison (see Resynchronization) instead;
+//   - the old primary's last point neither the failover's base nor this
+//     point, or other volumes: ErrNoCommonPoint, and nothing changes on
+//     either side. Reverse replication never copies everything.
+//
+// Failback is the same again in the other direction: back.PlannedFailover
+// on hv2, ph2.Demote(ctx, "vm-42", rh2) (which commits hv2's clone into
+// rh2's store instead of copying), rh1.Reverse toward hv2. A reverse
+// relationship's writes live in its clone while its process runs: Demote
+// before a restart, or the next Reverse starts again from the point.
+//
+// # Split brain
+//
+// Both sides acting as the group's primary — the replica failed over and
+// completed while the old primary went on writing — is detected when they
+// meet again, from their points' lineage, and never resolved silently:
+//
+//   - the old primary's cycles fail with ErrReplicaFailedOver and, once its
+//     status shows the replica FailedOver and this side wrote since its last
+//     acknowledged point, ErrSplitBrain; Health is Critical, "split brain";
+//   - the new primary's reverse relationship is refused by the old
+//     primary's ReplicaHost, whose ReplicaConfig.Primary still has a
+//     relationship of the group (CodeSplitBrain): its cycles fail with
+//     ErrSplitBrain until resolved, Health Critical.
+//
+// The operator chooses the winner. The failed-over side wins: Demote the
+// old primary; its writes since the last common point survive in the seed
+// point only until the reverse relationship's first cycle replaces them
+// with the new primary's content. The old primary wins:
+// ReplicaHost.DiscardFailover on the failed-over side removes its reverse
+// relationship, discards the clone it wrote through (and its writes), and
+// returns the group to Replicating at its latest point; the old primary's
+// next cycle finds it at a point it never sent, the relationship is
+// ResynchronizationRequired, and Resynchronize makes the two identical.
+//
 // # Protocol
 //
 // One connection per relationship carries small versioned messages (see
 // ProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
-// delta stream, Ack and Nack, and for resynchronization ResyncQuery and
-// ResyncHashes. Every request names its group and is
+// delta stream, Ack and Nack, for resynchronization ResyncQuery and
+// ResyncHashes, UpdateGroup for changes after Enable, and Promote and
+// ReverseQuery (answered by ReverseInfo) for planned failover and reverse
+// replication. Every request names its group and is
 // authorized again with the connection's authenticated peer; a refusal
 // comes back as a *RemoteError whose Code maps to the matching sentinel
 // (errors.Is(err, transport.ErrUnauthorized)).
@@ -311,20 +471,23 @@
 //     window;
 //   - extended replication: a replica forwards its points to a further
 //     replica at its own frequency, coalescing the points in between,
-//     chains of any depth.
+//     chains of any depth;
+//   - failover and test failover state that survives a restart of the
+//     replica host (Failover.Sync, Recover, ActiveFailover);
+//   - changing the metadata, failover settings or retention of an
+//     enabled group (SetMetadata, SetFailoverSettings, SetRetention);
+//   - per-location stores on the replica (ReplicaConfig.Stores, chosen by
+//     the authorization entry's Storage);
+//   - planned failover (final cycle, content-hash confirmation, durable
+//     promotion), Demote, and reverse replication after a planned or an
+//     unplanned failover sending only what changed on either side, with
+//     failback;
+//   - split-brain detection on both sides, resolved by Demote or
+//     DiscardFailover; a FailedOver group stays so across a restart of the
+//     replica host.
 //
 // Not built yet:
 //
-//   - planned failover;
-//   - reverse replication (a FailedOver group does not become a primary);
-//   - split-brain detection between two primaries;
-//   - durable failover state: a replica group's failover or test failover
-//     state lives in the replica host's memory and does not survive its
-//     restart;
-//   - changing the metadata or retention of an enabled group;
 //   - persistence of the primary's relationship list (a host re-creates
-//     its relationships with Reattach);
-//   - per-location stores on the replica (every authorized group goes to
-//     ReplicaConfig.Store, whatever the authorization entry's Storage
-//     says).
+//     its relationships with Reattach).
 package replica

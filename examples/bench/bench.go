@@ -155,12 +155,13 @@ func (b *bench) spec(mode string) childSpec {
 		Volume: b.aVol, Size: b.cfg.size, Tracker: b.aTracker, Last: b.aLast}
 }
 
-// profile names the CPU profile of a round, or "" without -profile.
-func (b *bench) profile(workload string, round int) string {
+// profile names a CPU profile (of a round's primary, or of a workload's
+// replica), or "" without -profile.
+func (b *bench) profile(name string) string {
 	if b.cfg.profile == "" {
 		return ""
 	}
-	return filepath.Join(b.cfg.profile, fmt.Sprintf("%s-r%d.pprof", workload, round))
+	return filepath.Join(b.cfg.profile, name+".pprof")
 }
 
 // ensureReplicated gives both sides a first copy of the main volume when the
@@ -175,12 +176,15 @@ func (b *bench) ensureReplicated(ctx context.Context) error {
 	if err := os.MkdirAll(b.aStore, 0o755); err != nil {
 		return err
 	}
-	s, err := b.self.blockrepRound(ctx, b.aStore, b.spec("initial"))
+	err := b.withReplica(ctx, b.aStore, "", nil, func(srv *server) error {
+		s, err := b.self.primaryRound(ctx, srv, b.spec("initial"))
+		if err != nil {
+			return err
+		}
+		b.aLast = s.result.Point
+		return b.verifyA(srv)
+	})
 	if err != nil {
-		return err
-	}
-	b.aLast = s.result.Point
-	if err := verifyStore(ctx, b.aStore, mainGroup, b.aLast, b.aVol, b.cfg.size); err != nil {
 		return err
 	}
 	if b.rsync {
@@ -189,12 +193,32 @@ func (b *bench) ensureReplicated(ctx context.Context) error {
 	return nil
 }
 
-// verifyMain checks blockrep's replica against its primary and rsync's copy
-// against its source, byte for byte, and that both sources are equal.
-func (b *bench) verifyA(ctx context.Context) error {
-	return verifyStore(ctx, b.aStore, mainGroup, b.aLast, b.aVol, b.cfg.size)
+// withReplica runs fn with a replica child serving the store at dir, then
+// stops it and counts its peak RSS in the samples row holds (when not nil).
+func (b *bench) withReplica(ctx context.Context, dir, profile string, r *row, fn func(*server) error) error {
+	srv, err := b.self.startReplica(ctx, b.certs, b.cfg.insecure, dir, profile)
+	if err != nil {
+		return err
+	}
+	if err := fn(srv); err != nil {
+		_, _ = srv.stop()
+		return err
+	}
+	var samples []sample
+	if r != nil {
+		samples = r.samples
+	}
+	return replicaDone(srv, samples)
 }
 
+// verifyA checks blockrep's replica of the main volume against its primary,
+// byte for byte.
+func (b *bench) verifyA(srv *server) error {
+	_, err := srv.verify(verifyRequest{Group: mainGroup, Point: b.aLast, Volume: b.aVol, Size: b.cfg.size})
+	return err
+}
+
+// verifyB checks rsync's copy against its source, byte for byte.
 func (b *bench) verifyB() error {
 	return compareFiles(b.bSrc, filepath.Join(b.bDir, "disk.img"))
 }
@@ -207,43 +231,16 @@ func (b *bench) verifySources() error {
 	return compareFiles(b.aVol, b.bSrc)
 }
 
-// verifyStore checks that the latest point of group in the store at dir is
-// point and equals the file vol byte for byte.
+// verifyStore checks, when no replica child has the store at dir open, that
+// the latest point of group is point and equals the file vol byte for byte.
 func verifyStore(ctx context.Context, dir, group, point, vol string, size int64) (err error) {
 	store, err := checkpoint.Open(vfs.OS(), dir)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
-	g, err := store.Group(ctx, group)
-	if err != nil {
-		return err
-	}
-	latest, err := g.Latest(ctx)
-	if err != nil {
-		return err
-	}
-	if latest.ID.String() != point {
-		return fmt.Errorf("replica's latest point is %s, the primary's last acknowledged %s", latest.ID, point)
-	}
-	view, err := g.OpenPoint(ctx, latest.ID)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, view.Close()) }()
-	rv := view.Volumes()[0]
-	if rv.Size() != size {
-		return fmt.Errorf("replica volume has %d bytes, the primary %d", rv.Size(), size)
-	}
-	f, err := os.Open(vol)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := compareAt(f, rv, size); err != nil {
-		return fmt.Errorf("replica of %s: %w", vol, err)
-	}
-	return nil
+	_, err = verifyLatest(ctx, store, verifyRequest{Group: group, Point: point, Volume: vol, Size: size})
+	return err
 }
 
 // loadAverage returns the 1, 5 and 15 minute load averages, where known.

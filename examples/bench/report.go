@@ -31,15 +31,18 @@ func statOf(v []float64) stat {
 
 // row is one side of one workload over all its rounds.
 type row struct {
-	Side     string `json:"side"`
-	Rounds   int    `json:"rounds"`
-	Time     stat   `json:"time_seconds"`
-	Wire     *stat  `json:"wire_bytes,omitempty"`
-	PeakRSS  *stat  `json:"peak_rss_bytes,omitempty"`
-	Blocks   int64  `json:"blocks,omitempty"`
-	Stream   *stat  `json:"stream_bytes,omitempty"`
-	HashWire *stat  `json:"hash_bytes,omitempty"`
-	Note     string `json:"note,omitempty"`
+	Side    string `json:"side"`
+	Rounds  int    `json:"rounds"`
+	Time    stat   `json:"time_seconds"`
+	Wire    *stat  `json:"wire_bytes,omitempty"`
+	PeakRSS *stat  `json:"peak_rss_bytes,omitempty"`
+	// RSSParts is the peak RSS of each process of the side (primary and
+	// replica, rsync's client and daemon).
+	RSSParts map[string]stat `json:"peak_rss_bytes_by_process,omitempty"`
+	Blocks   int64           `json:"blocks,omitempty"`
+	Stream   *stat           `json:"stream_bytes,omitempty"`
+	HashWire *stat           `json:"hash_bytes,omitempty"`
+	Note     string          `json:"note,omitempty"`
 
 	samples []sample
 }
@@ -59,6 +62,18 @@ func (r *row) finish() {
 		st = append(st, float64(s.result.StreamBytes))
 		hb = append(hb, float64(s.result.HashBytes))
 		r.Blocks = s.result.Blocks
+	}
+	parts := map[string][]float64{}
+	for _, s := range r.samples {
+		for k, v := range s.parts {
+			parts[k] = append(parts[k], float64(v))
+		}
+	}
+	for k, v := range parts {
+		if r.RSSParts == nil {
+			r.RSSParts = map[string]stat{}
+		}
+		r.RSSParts[k] = statOf(v)
 	}
 	r.Rounds = len(r.samples)
 	r.Time = statOf(t)

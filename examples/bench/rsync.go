@@ -124,7 +124,7 @@ func (r rsyncSide) round(ctx context.Context, s *self, src, destDir string, whol
 	if err != nil {
 		return sample{}, err
 	}
-	return sample{seconds: secs, wire: wire, rss: max(rssC, rssD)}, nil
+	return sample{seconds: secs, wire: wire, rss: max(rssC, rssD), parts: map[string]int64{"client": rssC, "daemon": rssD}}, nil
 }
 
 func waitListening(ctx context.Context, port int) error {

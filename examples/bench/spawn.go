@@ -16,7 +16,8 @@ import (
 type sample struct {
 	seconds float64
 	wire    int64
-	rss     int64 // peak RSS of the side's busiest process, bytes
+	rss     int64            // peak RSS of the side's busiest process, bytes
+	parts   map[string]int64 // peak RSS of each of the side's processes
 	result  childResult
 }
 
@@ -57,19 +58,22 @@ func (s *self) run(ctx context.Context, spec childSpec) (childResult, int64, err
 	return res, rss, err
 }
 
-// server is a running replica child.
+// server is a running replica child. The parent sends it verification
+// requests, one JSON line each, on its stdin and reads the answers from its
+// stdout; closing its stdin stops it.
 type server struct {
 	cmd    *exec.Cmd
 	rss    string
 	stdin  io.WriteCloser
+	stdout *bufio.Reader
 	addr   string
 	stderr *bytes.Buffer
 }
 
-// startReplica starts a replica child serving store and waits for its port.
-func (s *self) startReplica(ctx context.Context, spec childSpec) (*server, error) {
-	spec.Role = "replica"
-	cmd, rssFile, err := s.command(ctx, spec)
+// startReplica starts a replica child serving the store at dir and waits for
+// its port. profile, when set, receives its CPU profile.
+func (s *self) startReplica(ctx context.Context, certs string, insecure bool, dir, profile string) (*server, error) {
+	cmd, rssFile, err := s.command(ctx, childSpec{Role: "replica", Certs: certs, Insecure: insecure, Store: dir, Profile: profile})
 	if err != nil {
 		return nil, err
 	}
@@ -81,12 +85,12 @@ func (s *self) startReplica(ctx context.Context, spec childSpec) (*server, error
 	if err != nil {
 		return nil, err
 	}
-	srv := &server{cmd: cmd, rss: rssFile, stdin: stdin, stderr: &bytes.Buffer{}}
+	srv := &server{cmd: cmd, rss: rssFile, stdin: stdin, stdout: bufio.NewReader(stdout), stderr: &bytes.Buffer{}}
 	cmd.Stderr = srv.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	line, err := srv.stdout.ReadBytes('\n')
 	var res childResult
 	if err == nil {
 		err = json.Unmarshal(line, &res)
@@ -98,6 +102,30 @@ func (s *self) startReplica(ctx context.Context, spec childSpec) (*server, error
 	}
 	srv.addr = res.Addr
 	return srv, nil
+}
+
+// verify asks the replica child to check its latest point of req.Group
+// against the primary's volume file, and returns the point's content hash.
+func (srv *server) verify(req verifyRequest) (string, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	if _, err := srv.stdin.Write(append(b, '\n')); err != nil {
+		return "", fmt.Errorf("replica child: %w: %s", err, strings.TrimSpace(srv.stderr.String()))
+	}
+	line, err := srv.stdout.ReadBytes('\n')
+	if err != nil {
+		return "", fmt.Errorf("replica child: %w: %s", err, strings.TrimSpace(srv.stderr.String()))
+	}
+	var rep verifyReply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return "", fmt.Errorf("replica child's answer %q: %w", line, err)
+	}
+	if rep.Error != "" {
+		return "", fmt.Errorf("verifying the replica: %s", rep.Error)
+	}
+	return rep.Hash, nil
 }
 
 // stop closes the replica child's stdin, waits for it and returns its peak RSS.
@@ -118,31 +146,30 @@ func (srv *server) stop() (int64, error) {
 	return wrappedRSS(srv.rss)
 }
 
-// blockrepRound runs one blockrep measurement: a replica child on store, the
-// primary child with spec against it; the sample's RSS is the larger of the
-// two processes'.
-func (s *self) blockrepRound(ctx context.Context, store string, spec childSpec) (sample, error) {
-	srv, err := s.startReplica(ctx, childSpec{Certs: spec.Certs, Insecure: spec.Insecure, Store: store, Profile: profileSibling(spec.Profile, "replica")})
-	if err != nil {
-		return sample{}, err
-	}
+// primaryRound runs one blockrep measurement: the primary child with spec
+// against the running replica srv. The sample's RSS is the primary's; the
+// replica's is added when it stops (see replicaDone).
+func (s *self) primaryRound(ctx context.Context, srv *server, spec childSpec) (sample, error) {
 	spec.Role = "primary"
 	spec.Addr = srv.addr
-	res, rssP, err := s.run(ctx, spec)
-	rssR, serr := srv.stop()
+	res, rss, err := s.run(ctx, spec)
 	if err != nil {
-		return sample{}, err
+		return sample{}, fmt.Errorf("%w (replica: %s)", err, strings.TrimSpace(srv.stderr.String()))
 	}
-	if serr != nil {
-		return sample{}, serr
-	}
-	return sample{seconds: res.Seconds, wire: res.WireBytes, rss: max(rssP, rssR), result: res}, nil
+	return sample{seconds: res.Seconds, wire: res.WireBytes, rss: rss, result: res, parts: map[string]int64{"primary": rss}}, nil
 }
 
-// profileSibling names the replica's profile next to the primary's.
-func profileSibling(path, role string) string {
-	if path == "" {
-		return ""
+// replicaDone stops srv and counts its peak RSS in the samples it served:
+// one replica process served them all, as one replica host serves cycle
+// after cycle.
+func replicaDone(srv *server, samples []sample) error {
+	rss, err := srv.stop()
+	if err != nil {
+		return err
 	}
-	return strings.TrimSuffix(path, ".pprof") + "-" + role + ".pprof"
+	for i := range samples {
+		samples[i].parts["replica"] = rss
+		samples[i].rss = max(samples[i].rss, rss)
+	}
+	return nil
 }

@@ -55,7 +55,7 @@ func (b *bench) apply(ctx context.Context) (*workload, error) {
 		if err := warm(store, stream); err != nil {
 			return nil, err
 		}
-		res, rss, err := b.self.run(ctx, childSpec{Role: "apply", Mode: "apply", Store: store, Group: applyGroup, Input: stream, Profile: b.profile("apply", r)})
+		res, rss, err := b.self.run(ctx, childSpec{Role: "apply", Mode: "apply", Store: store, Group: applyGroup, Input: stream, Profile: b.profile(fmt.Sprintf("apply-r%d", r))})
 		if err != nil {
 			return nil, err
 		}

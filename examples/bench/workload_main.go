@@ -39,15 +39,21 @@ func (b *bench) initial(ctx context.Context) (*workload, error) {
 			return nil, err
 		}
 		spec := b.spec("initial")
-		spec.Profile = b.profile("initial", r)
-		s, err := b.self.blockrepRound(ctx, b.aStore, spec)
+		spec.Profile = b.profile(fmt.Sprintf("initial-r%d", r))
+		one := &row{}
+		err := b.withReplica(ctx, b.aStore, b.profile(fmt.Sprintf("initial-r%d-replica", r)), one, func(srv *server) error {
+			s, err := b.self.primaryRound(ctx, srv, spec)
+			if err != nil {
+				return err
+			}
+			b.aLast = s.result.Point
+			one.add(s)
+			return b.verifyA(srv)
+		})
 		if err != nil {
 			return nil, err
 		}
-		b.aLast = s.result.Point
-		if err := b.verifyA(ctx); err != nil {
-			return nil, err
-		}
+		s := one.samples[0]
 		wl.side("blockrep").add(s)
 		if b.rsync {
 			if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
@@ -86,32 +92,38 @@ func (b *bench) tracked(ctx context.Context) (*workload, error) {
 		"%d blocks (1%% of 64 KiB blocks), one 4 KiB write each at a random page, written through the tracker; "+
 			"blockrep Cycle vs rsync --no-whole-file on the same change vs the limit (a plain Go loop: read, BLAKE3, "+
 			"zstd and spool+fsync the written pages, then decompress, verify and write them into a replica file with fsync).", n)}
-	for r := range b.cfg.rounds {
-		salt := uint64(saltTracked + r)
-		if err := warm(b.aVol, b.aStore); err != nil {
-			return nil, err
+	err := b.withReplica(ctx, b.aStore, b.profile("tracked-replica"), wl.side("blockrep"), func(srv *server) error {
+		for r := range b.cfg.rounds {
+			salt := uint64(saltTracked + r)
+			if err := warm(b.aVol, b.aStore); err != nil {
+				return err
+			}
+			spec := b.spec("tracked")
+			spec.ChangeSeed, spec.ChangeSalt, spec.ChangeBlocks = b.cfg.seed, salt, n
+			spec.Profile = b.profile(fmt.Sprintf("tracked-r%d", r))
+			s, err := b.self.primaryRound(ctx, srv, spec)
+			if err != nil {
+				return err
+			}
+			b.aLast = s.result.Point
+			if err := b.verifyA(srv); err != nil {
+				return err
+			}
+			wl.side("blockrep").add(s)
+			ws := makeChange(b.cfg.seed, salt, b.cfg.size, n)
+			if err := b.rsyncDelta(ctx, wl, ws); err != nil {
+				return err
+			}
+			limit, err := cycleLimit(b.aVol, b.dir, b.cfg.size, ws)
+			if err != nil {
+				return err
+			}
+			wl.side("limit").add(sample{seconds: limit})
 		}
-		spec := b.spec("tracked")
-		spec.ChangeSeed, spec.ChangeSalt, spec.ChangeBlocks = b.cfg.seed, salt, n
-		spec.Profile = b.profile("tracked", r)
-		s, err := b.self.blockrepRound(ctx, b.aStore, spec)
-		if err != nil {
-			return nil, err
-		}
-		b.aLast = s.result.Point
-		if err := b.verifyA(ctx); err != nil {
-			return nil, err
-		}
-		wl.side("blockrep").add(s)
-		ws := makeChange(b.cfg.seed, salt, b.cfg.size, n)
-		if err := b.rsyncDelta(ctx, wl, ws); err != nil {
-			return nil, err
-		}
-		limit, err := cycleLimit(b.aVol, b.dir, b.cfg.size, ws)
-		if err != nil {
-			return nil, err
-		}
-		wl.side("limit").add(sample{seconds: limit})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return wl, b.verifySources()
 }
@@ -170,29 +182,35 @@ func (b *bench) scan(ctx context.Context) (*workload, error) {
 		"the same kind of change (%d blocks, one 4 KiB page each) written by another program; blockrep scans the "+
 			"volume's page hashes against those kept from the last cycle (the CLI's sync: delta.Scan, MarkChanged, Cycle, "+
 			"keep the new hashes) vs rsync --no-whole-file.", n)}
-	for r := range b.cfg.rounds {
-		ws := makeChange(b.cfg.seed, uint64(saltScan+r), b.cfg.size, n)
-		if err := applyWrites(b.aVol, ws); err != nil {
-			return nil, err
+	err = b.withReplica(ctx, b.aStore, b.profile("scan-replica"), wl.side("blockrep"), func(srv *server) error {
+		for r := range b.cfg.rounds {
+			ws := makeChange(b.cfg.seed, uint64(saltScan+r), b.cfg.size, n)
+			if err := applyWrites(b.aVol, ws); err != nil {
+				return err
+			}
+			if err := warm(b.aVol, b.aStore, b.aHashes); err != nil {
+				return err
+			}
+			spec := b.spec("scan")
+			spec.Hashes = b.aHashes
+			spec.Profile = b.profile(fmt.Sprintf("scan-r%d", r))
+			s, err := b.self.primaryRound(ctx, srv, spec)
+			if err != nil {
+				return err
+			}
+			b.aLast = s.result.Point
+			if err := b.verifyA(srv); err != nil {
+				return err
+			}
+			wl.side("blockrep").add(s)
+			if err := b.rsyncDelta(ctx, wl, ws); err != nil {
+				return err
+			}
 		}
-		if err := warm(b.aVol, b.aStore, b.aHashes); err != nil {
-			return nil, err
-		}
-		spec := b.spec("scan")
-		spec.Hashes = b.aHashes
-		spec.Profile = b.profile("scan", r)
-		s, err := b.self.blockrepRound(ctx, b.aStore, spec)
-		if err != nil {
-			return nil, err
-		}
-		b.aLast = s.result.Point
-		if err := b.verifyA(ctx); err != nil {
-			return nil, err
-		}
-		wl.side("blockrep").add(s)
-		if err := b.rsyncDelta(ctx, wl, ws); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return wl, b.verifySources()
 }
@@ -207,29 +225,35 @@ func (b *bench) resync(ctx context.Context) (*workload, error) {
 	wl := &workload{Name: "resync", Description: fmt.Sprintf(
 		"%d blocks (1%%) changed behind blockrep's back with no tracking state: Relationship.Resynchronize "+
 			"(both sides read and hash the whole volume, compare hash trees, send the differing blocks) vs rsync --no-whole-file.", n)}
-	for r := range b.cfg.rounds {
-		ws := makeChange(b.cfg.seed, uint64(saltResync+r), b.cfg.size, n)
-		if err := applyWrites(b.aVol, ws); err != nil {
-			return nil, err
+	err := b.withReplica(ctx, b.aStore, b.profile("resync-replica"), wl.side("blockrep"), func(srv *server) error {
+		for r := range b.cfg.rounds {
+			ws := makeChange(b.cfg.seed, uint64(saltResync+r), b.cfg.size, n)
+			if err := applyWrites(b.aVol, ws); err != nil {
+				return err
+			}
+			if err := warm(b.aVol, b.aStore); err != nil {
+				return err
+			}
+			spec := b.spec("resync")
+			spec.Tracker = ""
+			spec.Profile = b.profile(fmt.Sprintf("resync-r%d", r))
+			s, err := b.self.primaryRound(ctx, srv, spec)
+			if err != nil {
+				return err
+			}
+			b.aLast = s.result.Point
+			if err := b.verifyA(srv); err != nil {
+				return err
+			}
+			wl.side("blockrep").add(s)
+			if err := b.rsyncDelta(ctx, wl, ws); err != nil {
+				return err
+			}
 		}
-		if err := warm(b.aVol, b.aStore); err != nil {
-			return nil, err
-		}
-		spec := b.spec("resync")
-		spec.Tracker = ""
-		spec.Profile = b.profile("resync", r)
-		s, err := b.self.blockrepRound(ctx, b.aStore, spec)
-		if err != nil {
-			return nil, err
-		}
-		b.aLast = s.result.Point
-		if err := b.verifyA(ctx); err != nil {
-			return nil, err
-		}
-		wl.side("blockrep").add(s)
-		if err := b.rsyncDelta(ctx, wl, ws); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return wl, b.verifySources()
 }

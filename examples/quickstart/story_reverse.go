@@ -15,7 +15,11 @@ import (
 // which sends only what differs since the last common point (nothing at all
 // after a planned failover), and checks the old primary's store; then
 // restarts the writer on the new primary and runs a few cycles.
-func (s *story) reverse(ctx context.Context, to, from *host, old image, why string) error {
+//
+// After a planned failover a resynchronization is a failure: both sides are
+// at the same point. After an unplanned one it is the library's fallback
+// when a side's change map was lost, and is reported as such.
+func (s *story) reverse(ctx context.Context, to, from *host, old image, planned bool) error {
 	start := time.Now()
 	rel, err := to.rh.Reverse(ctx, s.group, to.ph, replica.ReverseConfig{
 		Replica:   from.addr,
@@ -29,7 +33,11 @@ func (s *story) reverse(ctx context.Context, to, from *host, old image, why stri
 	s.rel, s.primary, s.replica = rel, to, from
 	s.rep.step("reverse   %s → %s (%s): %s writes through a clone of its store's latest point; state %s",
 		to.name, from.name, formatDuration(time.Since(start)), to.name, rel.State())
-	s.rep.detail("%s", why)
+	if planned {
+		s.rep.detail("after the planned failover both sides are at the same point: no resynchronization, only what %s writes crosses the wire", to.name)
+	} else {
+		s.rep.detail("after the unplanned failover the first cycle sends only the blocks that differ since the last common point — those the failover changed and those %s wrote after it", from.name)
+	}
 	_, vols := s.primaryVolumes()
 	if err := s.verify(ctx, to.name+"'s volumes, the new primary's", vols, s.m.current()); err != nil {
 		return err
@@ -42,7 +50,10 @@ func (s *story) reverse(ctx context.Context, to, from *host, old image, why stri
 	if err := s.verifyPoint(ctx, from, id, want, from.name+"'s store after the first cycle, read back"); err != nil {
 		return err
 	}
-	if r := s.rel.LastResync(); !r.Point.IsZero() {
+	if r := s.rel.LastResync(); !r.Point.IsZero() && planned {
+		s.rep.fail("the first sync after a planned failover was a resynchronization (%d blocks differed)", r.DifferingBlocks)
+		return fmt.Errorf("reverse after a planned failover: %w", errMismatch)
+	} else if !r.Point.IsZero() {
 		s.rep.detail("the first sync was a resynchronization by hash comparison: %d blocks differed, %s of hashes",
 			r.DifferingBlocks, formatBytes(r.HashBytes))
 	} else {
@@ -131,7 +142,7 @@ func (s *story) reverseUnplanned(ctx context.Context) error {
 	if err := s.verifyPoint(ctx, lost, latest.ID, s.lostImage, lost.name+"'s store, read back"); err != nil {
 		return err
 	}
-	return s.reverse(ctx, to, lost, s.lostImage, "after the unplanned failover: the first cycle sends only the blocks that differ since the last common point — those the failover changed and those "+lost.name+" wrote after it")
+	return s.reverse(ctx, to, lost, s.lostImage, false)
 }
 
 // completeFailover fails over again to an older point, writes, and

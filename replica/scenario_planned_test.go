@@ -155,15 +155,19 @@ func images(t testing.TB, rel *replica.Relationship, size int64) [][]byte {
 	return out
 }
 
-// writeBlocks writes a random 4 KiB block at each index of blocks on
-// volume vol, and returns how many distinct blocks that is.
+// writeBlocks writes a random 4 KiB block at each index of blocks on v.
 func writeBlocks(t testing.TB, rng *rand.Rand, v replica.Volume, blocks ...int64) {
+	writeBlocksOf(t, rng, v, 4096, blocks...)
+}
+
+// writeBlocksOf writes a random block of bs bytes at each index of blocks.
+func writeBlocksOf(t testing.TB, rng *rand.Rand, v replica.Volume, bs int64, blocks ...int64) {
 	for _, b := range blocks {
-		buf := make([]byte, 4096)
+		buf := make([]byte, bs)
 		for i := range buf {
 			buf[i] = byte(rng.Uint32())
 		}
-		_, err := v.WriteAt(buf, b*4096)
+		_, err := v.WriteAt(buf, b*bs)
 		require.NoError(t, err)
 	}
 }

@@ -35,46 +35,49 @@ func (h *roleHost) restartPrimary() {
 // state survives its restart.
 type unplanned struct {
 	w      *twoHosts
+	bs     int64 // block size
+	size   int64 // volume size: 64 blocks
 	cfg    replica.GroupConfig
 	p3     delta.PointID
 	failed delta.PointID // the completed failover's point on B
 }
 
-func newUnplanned(t *testing.T, rng *rand.Rand, keepTracking bool) *unplanned {
+func newUnplanned(t *testing.T, rng *rand.Rand, keepTracking bool, bs int64) *unplanned {
 	w := newTwoHosts(t)
 	track := filepath.Join(t.TempDir(), "vm1.track")
 	sf, err := delta.CreateStateFile(track)
 	require.NoError(t, err)
-	cfg, vols := groupConfig("vm1", plannedSize, 2)
+	cfg, vols := groupConfig("vm1", 64*bs, 2)
+	cfg.BlockSize = int(bs)
 	cfg.Replica = w.b.addr()
 	cfg.TrackerState = sf
 	cfg.Retention = checkpoint.Retention{Additional: 4, Spacing: time.Minute}
 	for i := range vols {
-		writeBlocks(t, rng, vols[i], 0, 5, 6, 40)
+		writeBlocksOf(t, rng, vols[i], bs, 0, 5, 6, 40)
 	}
 	rel, err := w.a.p.Enable(w.ctx, cfg)
 	require.NoError(t, err)
 	_, err = rel.InitialReplication(w.ctx)
 	require.NoError(t, err)
-	writeBlocks(t, rng, rel.Volume(0), 1, 2)
+	writeBlocksOf(t, rng, rel.Volume(0), bs, 1, 2)
 	w.clk.Advance(2 * time.Minute)
 	p2, err := rel.Cycle(w.ctx)
 	require.NoError(t, err)
-	writeBlocks(t, rng, rel.Volume(0), 10, 11)
-	writeBlocks(t, rng, rel.Volume(1), 12)
+	writeBlocksOf(t, rng, rel.Volume(0), bs, 10, 11)
+	writeBlocksOf(t, rng, rel.Volume(1), bs, 12)
 	w.clk.Advance(2 * time.Minute)
 	p3, err := rel.Cycle(w.ctx)
 	require.NoError(t, err)
 	// Written on A, never sent.
-	writeBlocks(t, rng, rel.Volume(0), 20, 21)
-	writeBlocks(t, rng, rel.Volume(1), 22)
+	writeBlocksOf(t, rng, rel.Volume(0), bs, 20, 21)
+	writeBlocksOf(t, rng, rel.Volume(1), bs, 22)
 
 	// A goes away; B fails over to P2, writes, and completes.
 	w.a.restartPrimary()
 	fo, err := w.b.rh.Failover(w.ctx, "vm1", replica.SelectPoint(p2.Point))
 	require.NoError(t, err)
-	writeBlocks(t, rng, fo.Volumes()[0], 21, 30)
-	writeBlocks(t, rng, fo.Volumes()[1], 31)
+	writeBlocksOf(t, rng, fo.Volumes()[0], bs, 21, 30)
+	writeBlocksOf(t, rng, fo.Volumes()[1], bs, 31)
 	require.NoError(t, w.b.rh.CompleteFailover(w.ctx, "vm1"))
 	pt, _ := w.b.latestImages("vm1")
 
@@ -92,11 +95,11 @@ func newUnplanned(t *testing.T, rng *rand.Rand, keepTracking bool) *unplanned {
 	require.NoError(t, err)
 	if keepTracking {
 		require.Equal(t, replica.Replicating, relA.State())
-		assert.Equal(t, int64(3*4096), relA.Stats().PendingBytes, "A's unsent writes survived")
+		assert.Equal(t, 3*bs, relA.Stats().PendingBytes, "A's unsent writes survived")
 	} else {
 		require.Equal(t, replica.ResynchronizationRequired, relA.State())
 	}
-	return &unplanned{w: w, cfg: cfg, p3: p3.Point, failed: pt.ID}
+	return &unplanned{w: w, bs: bs, size: 64 * bs, cfg: cfg, p3: p3.Point, failed: pt.ID}
 }
 
 // Unplanned failover, then reverse: B sends exactly the blocks changed on
@@ -107,7 +110,7 @@ func TestUnplannedReverseSendsUnionOfChangeMaps(t *testing.T) {
 	seed := uint64(rand.Uint32())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	u := newUnplanned(t, rng, true)
+	u := newUnplanned(t, rng, true, 4096)
 	w := u.w
 
 	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
@@ -145,13 +148,13 @@ func TestUnplannedReverseTrackingLostComparesHashes(t *testing.T) {
 	seed := uint64(rand.Uint32())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	u := newUnplanned(t, rng, false)
+	u := newUnplanned(t, rng, false, 64<<10)
 	w := u.w
 
 	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
 	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
 	require.NoError(t, err)
-	writeBlocks(t, rng, rb.Volume(1), 50)
+	writeBlocksOf(t, rng, rb.Volume(1), u.bs, 50)
 	res, err := rb.Cycle(w.ctx)
 	require.NoError(t, err)
 	rr := rb.LastResync()
@@ -160,8 +163,10 @@ func TestUnplannedReverseTrackingLostComparesHashes(t *testing.T) {
 	assert.Equal(t, int64(9), res.Blocks)
 	assert.Positive(t, rr.HashBytes)
 	t.Logf("hash traffic %d bytes, delta %d bytes", rr.HashBytes, rr.StreamBytes)
+	assert.Less(t, rr.HashBytes*100, rr.StreamBytes, "hash traffic under 1% of the blocks sent")
+	assert.Less(t, rr.StreamBytes, 9*u.bs*12/10, "at most the differing blocks (incompressible) and framing")
 	_, got := w.a.latestImages("vm1")
-	assert.Equal(t, images(t, rb, plannedSize), got, "A ends identical to B")
+	assert.Equal(t, images(t, rb, u.size), got, "A ends identical to B")
 	assert.Equal(t, replica.Replicating, rb.State())
 }
 
@@ -172,7 +177,7 @@ func TestReverseWithoutCommonPoint(t *testing.T) {
 	seed := uint64(rand.Uint32())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	u := newUnplanned(t, rng, true)
+	u := newUnplanned(t, rng, true, 4096)
 	w := u.w
 	// A forgets its relationship and comes back claiming a point B never had.
 	cfg := u.cfg

@@ -79,9 +79,14 @@ func (h *ReplicaHost) Reverse(ctx context.Context, group string, p *PrimaryHost,
 		h.mu.Unlock()
 		return nil, &StateError{Op: "reverse", From: st}
 	}
-	if _, ok := h.roles.reverse[group]; ok {
-		h.mu.Unlock()
-		return nil, fmt.Errorf("%w: group %q is reversed already", ErrGroupExists, group)
+	if side, ok := h.roles.reverse[group]; ok {
+		if side == nil || !side.rel.removed() {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("%w: group %q is reversed already", ErrGroupExists, group)
+		}
+		// Its relationship was removed from its PrimaryHost: reverse anew
+		// (cloneFresh discards the old clone).
+		delete(h.roles.reverse, group)
 	}
 	if h.roles.reverse == nil {
 		h.roles.reverse = make(map[string]*reverseSide)
@@ -179,6 +184,13 @@ func (h *ReplicaHost) reverse(ctx context.Context, g checkpoint.Group, p *Primar
 	}
 	r.log.Info("reverse replication set up", "point", latest.ID, "replica", cfg.Replica, "promoted", rec.Role.Promoted)
 	return r, nil
+}
+
+// removed reports whether the relationship was removed or its host closed.
+func (r *Relationship) removed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // writtenVolume is a volume of a reverse relationship's clone: it records

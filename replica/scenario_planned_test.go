@@ -404,3 +404,58 @@ func TestPlannedFailoverCutAnywhere(t *testing.T) {
 		}
 	}
 }
+
+// Refusals: each leaves both sides as they were.
+func TestPlannedFailoverAndReverseRefusals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	w := newTwoHosts(t)
+	rel, vols := w.enableOnA(rng)
+
+	_, err := rel.PlannedFailover(w.ctx, replica.WithReverseTo(string(make([]byte, 256))))
+	assert.ErrorIs(t, err, replica.ErrInvalidConfig)
+	_, err = w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	var se *replica.StateError
+	require.ErrorAs(t, err, &se, "a Replicating group is not reversed")
+	assert.Equal(t, replica.Replicating, se.From)
+	assert.ErrorIs(t, w.a.p.Demote(w.ctx, "vm1", nil), replica.ErrInvalidConfig)
+	assert.ErrorIs(t, w.a.p.Demote(w.ctx, "nope", w.a.rh), replica.ErrUnknownGroup)
+	assert.ErrorIs(t, w.b.rh.DiscardFailover(w.ctx, "vm1", w.b.p), replica.ErrInvalidState)
+
+	// A test failover on the replica refuses the promotion: A is back to
+	// Replicating, writes allowed, nothing promoted.
+	_, err = w.b.rh.StartTestFailover(w.ctx, "vm1", replica.SelectLatest)
+	require.NoError(t, err)
+	writeBlocks(t, rng, rel.Volume(0), 7)
+	_, err = rel.PlannedFailover(w.ctx)
+	var remote *replica.RemoteError
+	require.ErrorAs(t, err, &remote)
+	assert.Equal(t, replica.CodeStateConflict, remote.Code)
+	assert.Equal(t, replica.Replicating, rel.State())
+	assert.Equal(t, replica.TestFailoverRunning, w.b.state("vm1"))
+	writeBlocks(t, rng, rel.Volume(0), 8) // writes allowed again
+	require.NoError(t, w.b.rh.StopTestFailover(w.ctx, "vm1"))
+	res, err := rel.PlannedFailover(w.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), res.Blocks, "block 7 went in the refused attempt's final cycle, 8 in this one")
+	_, err = rel.PlannedFailover(w.ctx)
+	require.ErrorAs(t, err, &se, "prepared already")
+	_, got := w.b.latestImages("vm1")
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, got)
+
+	// Reverse once; again is refused until the relationship is removed.
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	_, err = w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{})
+	assert.ErrorIs(t, err, replica.ErrInvalidConfig, "no replica address")
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	_, err = w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	assert.ErrorIs(t, err, replica.ErrGroupExists)
+	require.NoError(t, w.b.p.Remove(w.ctx, "vm1"))
+	_, err = rb.Volume(0).WriteAt([]byte{1}, 0)
+	require.Error(t, err)
+	rb, err = w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, images(t, rb, plannedSize))
+	// Demote of the old primary twice: it is gone.
+	assert.ErrorIs(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh), replica.ErrUnknownGroup)
+}

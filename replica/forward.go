@@ -30,8 +30,9 @@ const pinAttempts = 5
 //  4. on the acknowledgement, whose content hash must be P's, unpin every
 //     point of the extension but P.
 //
-// A failure leaves L pinned and the extended replica at L (or at P, if
-// only the acknowledgement was lost: the next status says so).
+// A failure leaves L and P pinned and the extended replica at L (or at P,
+// if only the acknowledgement was lost: the next status says so, and the
+// next forward releases the pin the extended replica does not need).
 func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	g, err := e.h.openGroup(ctx, e.group)
 	if err != nil {
@@ -65,6 +66,11 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 		// The extended replica committed P; its acknowledgement was lost.
 		e.log.Info("extended replica has the latest point already", "point", base)
 		return ForwardResult{Point: latest.ID, Base: base, Time: latest.Time, Replayed: true}, e.unpinOthers(ctx, g, latest.ID)
+	}
+	// A point pinned by a forward that failed is not on the extended
+	// replica: only the base stays held, so failures do not pile up pins.
+	if err := e.unpinOthers(ctx, g, base); err != nil {
+		return ForwardResult{}, err
 	}
 	p, err := e.pinLatest(ctx, g)
 	if err != nil {

@@ -524,6 +524,18 @@ func TestExtendedCutForward(t *testing.T) {
 	assert.Equal(t, int64(11), st.Errors)
 	assert.Equal(t, int64(12), st.Successes)
 	assert.Equal(t, replica.Normal, st.Health.Level)
+
+	// Failed forwards in a row hold the base and the latest point only.
+	last := ext.latest("vm")
+	c.net.SetFaults("replica", "ext", memory.Faults{CutAfter: 3000})
+	for range 3 {
+		p := c.cycle(4).Point
+		_, err := c.b.host.ForwardNow(c.ctx, "vm")
+		<-c.b.fwd
+		require.Error(t, err)
+		assert.Equal(t, []delta.PointID{last, p}, c.b.pins("vm"))
+		assert.Equal(t, []delta.PointID{last, p}, ids(c.b.points("vm")))
+	}
 }
 
 // TestExtendedAfterFailover fails the replica over to an older point and

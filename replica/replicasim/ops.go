@@ -278,6 +278,10 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 	}
 	s.c.noteAck()
 	s.seen[point] = true
+	s.acked = point
+	if s.c.rep.fs.Crashed() {
+		return nil // a crash point after the commit: the restart checks the point survived
+	}
 	g := s.group(ctx)
 	if g == nil {
 		s.failf("acked-point-committed", "point %s was acknowledged but the replica has no group %s", point, s.c.GroupID())
@@ -369,6 +373,7 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	checkLatest := action == 0 || action > 2 // the store's other operations keep the latest point, or (completing) are checked apart
 	fo := s.fo
 	completed := false
+	var acked delta.PointID // the point the attempt had acknowledged, if any
 	if action != 0 {
 		s.c.rep.fs.CrashAt(r.Int64N(40)) // an attempt makes some 25 operations
 		switch action {
@@ -391,8 +396,10 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 				}
 			}
 		default:
+			s.acked = delta.PointID{}
 			s.attempt(ctx, nil, false)
 			at = s.c.clock.Now()
+			acked = s.acked
 		}
 		s.c.rep.fs.CrashAt(-1)
 		// (A session may still be applying after the attempt returned: the
@@ -433,6 +440,8 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	}
 	latest, err := g.Latest(ctx)
 	switch {
+	case !acked.IsZero() && (err != nil || latest.ID != acked):
+		s.failf("acked-point-durable", "point %s was acknowledged before the crash (torn %t); after it the latest is %s (%v)", acked, torn, latest.ID, err)
 	case errors.Is(err, checkpoint.ErrNoPoint) && before.IsZero():
 	case err != nil:
 		s.failf("store-opens-committed", "latest point after the crash (torn %t): %v", torn, err)

@@ -50,8 +50,8 @@ type ExtendConfig struct {
 	// Frequency is the time between forwards: 0 means
 	// DefaultExtendFrequency (5 minutes); otherwise at least MinFrequency.
 	// A forward that finds no point newer than the last one forwarded
-	// sends nothing, so a frequency above the upstream's is harmless;
-	// Frequency5m and Frequency15m are the usual choices.
+	// sends nothing, so forwarding more often than the upstream's cycles
+	// adds no traffic; Frequency5m and Frequency15m are the usual choices.
 	Frequency time.Duration
 
 	// Retention is the extended replica's own retention, given to it when
@@ -158,6 +158,9 @@ type ExtensionStatus struct {
 // After a restart the caller calls Extend again with the same
 // cfg.Replica: the pin the last forward left names the point the extended
 // replica has, and forwarding carries on from it.
+//
+// The group must be in this host's store: on an extended replica, a
+// further hop is added once the first forward created the group there.
 //
 // Errors: ErrInvalidConfig (no ReplicaConfig.Transport, a bad cfg),
 // ErrUnknownGroup, ErrExtended, ErrClosed, the store's errors.

@@ -106,38 +106,53 @@ func TestQuickstartTellsTheWholeStory(t *testing.T) {
 	}
 }
 
-// A byte flipped in the replica's volume file between two steps is found by
+// A byte flipped in a replica's volume file between two steps is found by
 // the next verification: the run prints the difference, exits 1, and still
 // removes its directory.
 func TestQuickstartCatchesACorruptReplica(t *testing.T) {
-	tmp := t.TempDir()
-	var out, errOut bytes.Buffer
-	opt, err := parseOptions(quickArgs(tmp), 1, &errOut)
-	require.NoError(t, err)
-	flipped := false
-	opt.afterStep = func(step string, dirs storyDirs) {
-		if step != "cycles" {
-			return
-		}
-		vols, err := filepath.Glob(filepath.Join(dirs.Stores["hv2"], "groups", groupID, "vol-000.img"))
-		require.NoError(t, err)
-		require.Len(t, vols, 1, "hv2's first volume file")
-		flipByte(t, vols[0], 4096+17)
-		flipped = true
+	tests := []struct {
+		after string // the step after which the byte is flipped
+		host  string // whose store
+		want  string // the check that finds it
+	}{
+		// hv2's latest point is read back in the next step.
+		{after: "cycles", host: "hv2", want: "✗ hv2's latest point"},
+		// hv1 is hv2's replica then; no cycle is applied to it before
+		// the unplanned failover on it reads its points.
+		{after: "planned-failover", host: "hv1", want: "✗ "},
 	}
-	code := runStory(context.Background(), opt, &out, &errOut)
-	t.Log(out.String())
-	require.True(t, flipped, "the hook ran")
-	assert.Equal(t, 1, code)
-	text := out.String()
-	assert.Contains(t, text, "✗ hv2's latest point")
-	assert.Contains(t, text, "1 blocks of system.img differ, the first at 0 B")
-	assert.Contains(t, text, "FAILED after")
-	assert.Contains(t, text, "content differs")
-	assert.NotContains(t, text, "OK:")
-	left, err := os.ReadDir(tmp)
-	require.NoError(t, err)
-	assert.Empty(t, left, "the run's directory is removed on failure too")
+	for _, tt := range tests {
+		t.Run(tt.after+"/"+tt.host, func(t *testing.T) {
+			tmp := t.TempDir()
+			var out, errOut bytes.Buffer
+			opt, err := parseOptions(quickArgs(tmp), 1, &errOut)
+			require.NoError(t, err)
+			flipped := false
+			opt.afterStep = func(step string, dirs storyDirs) {
+				if step != tt.after {
+					return
+				}
+				vols, err := filepath.Glob(filepath.Join(dirs.Stores[tt.host], "groups", groupID, "vol-000.img"))
+				require.NoError(t, err)
+				require.Len(t, vols, 1, "%s's first volume file", tt.host)
+				flipByte(t, vols[0], 4096+17)
+				flipped = true
+			}
+			code := runStory(context.Background(), opt, &out, &errOut)
+			t.Log(out.String())
+			require.True(t, flipped, "the hook ran")
+			assert.Equal(t, 1, code)
+			text := out.String()
+			assert.Contains(t, text, tt.want)
+			assert.Contains(t, text, "1 blocks of system.img differ, the first at 0 B")
+			assert.Contains(t, text, "FAILED after")
+			assert.Contains(t, text, "content differs")
+			assert.NotContains(t, text, "OK:")
+			left, err := os.ReadDir(tmp)
+			require.NoError(t, err)
+			assert.Empty(t, left, "the run's directory is removed on failure too")
+		})
+	}
 }
 
 func flipByte(t *testing.T, path string, off int64) {

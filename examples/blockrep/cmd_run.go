@@ -80,7 +80,7 @@ func runLoop(ctx context.Context, groups []*primaryGroup, status io.Writer, now 
 	for i, g := range groups {
 		line[i] = g.st.Group + ": " + g.rel.State().String()
 	}
-	show := func() { fmt.Fprintf(status, "\r\033[K%s", strings.Join(line, " | ")) }
+	show := func() { fmt.Fprintf(status, "\033[K%s\r", strings.Join(line, " | ")) }
 	defer fmt.Fprintln(status)
 	timer := time.NewTimer(0)
 	defer timer.Stop()

@@ -197,3 +197,39 @@ func requireSameFile(t *testing.T, want, got string) {
 	require.Equal(t, len(a), len(b), "%s and %s differ in size", want, got)
 	require.True(t, bytes.Equal(a, b), "%s and %s differ", want, got)
 }
+
+// runUntilCycle starts a long-running command ("blockrep run"), reads its
+// live status line (redrawn with carriage returns) until it names the
+// point of a cycle, then interrupts it and requires a clean exit. It
+// returns the point's id prefix the line shows.
+func runUntilCycle(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(blockrepBinary(t), args...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stderr)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+			return i + 1, data[:i], nil
+		}
+		if atEOF && len(data) > 0 {
+			return len(data), data, nil
+		}
+		return 0, nil, nil
+	})
+	point := ""
+	var seen []string
+	for sc.Scan() {
+		line := sc.Text()
+		seen = append(seen, line)
+		if _, rest, found := strings.Cut(line, ", point "); found && point == "" {
+			point, _, _ = strings.Cut(rest, ",")
+			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		}
+	}
+	t.Logf("run: %q", seen)
+	require.NoError(t, cmd.Wait(), "output: %q", seen)
+	require.NotEmpty(t, point, "no cycle in %q", seen)
+	return point
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"strings"
 	"net"
 	"os"
 	"path/filepath"
@@ -113,6 +114,28 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, sr.Blocks, pts[1].Blocks)
 	assert.Equal(t, sr.BytesSent, pts[1].Bytes)
 	firstPoint := pts[0].ID
+
+	// Suspend stops cycles until resume; both are local to host A.
+	ok(t, "suspend", "--state", state, "--group", "vm1")
+	r = cli(t, "sync", "--state", state, "--group", "vm1")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "replication is suspended")
+	var pst []primaryStatus
+	okJSON(t, &pst, "status", "--state", state, "--json")
+	require.Len(t, pst, 1)
+	assert.Equal(t, "Suspended", pst[0].State.String())
+	assert.Equal(t, "Warning", pst[0].Health.Level.String())
+	ok(t, "resume", "--state", state, "--group", "vm1")
+
+	// run cycles every group until interrupted: its status line names
+	// the point of the first cycle.
+	randomWrites(t, rng, logs, 1<<20, 2)
+	runPoint := runUntilCycle(t, "run", "--state", state)
+	okJSON(t, &pts, "points", "--store", storeB, "--group", "vm1", "--json")
+	require.Len(t, pts, 3)
+	assert.True(t, strings.HasPrefix(pts[2].ID, runPoint), "run's point %s is the latest %s", runPoint, pts[2].ID)
+	ok(t, "export", "--store", storeB, "--group", "vm1", "--out", filepath.Join(dir, "export-run"))
+	requireSameFile(t, logs, filepath.Join(dir, "export-run", "logs.img"))
 	diskAtFirst := filepath.Join(exp, "disk-first.img")
 
 	// Test failover on the older point while replication goes on.
@@ -143,15 +166,14 @@ func TestEndToEnd(t *testing.T) {
 	requireSameFile(t, disk, filepath.Join(dir, "export3", "disk.img"))
 
 	// Status on both hosts.
-	var pst []primaryStatus
 	okJSON(t, &pst, "status", "--state", state, "--json")
 	require.Len(t, pst, 1)
 	assert.Equal(t, "vm1", pst[0].Group)
 	assert.Equal(t, "Replicating", pst[0].State.String())
 	assert.Equal(t, "Normal", pst[0].Health.Level.String())
 	assert.Equal(t, sr.Point, pst[0].LastPoint)
-	assert.Equal(t, int64(4), pst[0].Statistics.SuccessfulCycles)
-	assert.Equal(t, int64(1), pst[0].Statistics.Errors)
+	assert.Equal(t, int64(5), pst[0].Statistics.SuccessfulCycles)
+	assert.Equal(t, int64(1), pst[0].Statistics.Errors) // the sync refused by the failover (one refused while suspended is no cycle)
 	okJSON(t, &rst, "status", "--store", storeB, "--json")
 	require.Len(t, rst, 1)
 	assert.Equal(t, "Replicating", rst[0].State.String())

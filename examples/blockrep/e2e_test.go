@@ -2,10 +2,10 @@ package main
 
 import (
 	"math/rand/v2"
-	"strings"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"

@@ -17,10 +17,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// quickArgs runs the story small and fast: 4 MiB + 1 MiB, cycles back to
-// back while the writer writes 400 blocks a second.
+// quickArgs runs the story small and fast: testSize (4 MiB + 1 MiB, less
+// under the race detector), cycles back to back while the writer writes 400
+// blocks a second.
 func quickArgs(tmp string, extra ...string) []string {
-	return append([]string{"-size", "4MiB", "-cycles", "3", "-every", "0", "-writes", "400", "-seed", "42", "-tmp", tmp}, extra...)
+	return append([]string{"-size", testSize, "-cycles", "3", "-every", "0", "-writes", "400", "-seed", "42", "-tmp", tmp}, extra...)
 }
 
 // The whole story runs, passes every check, prints every step, and keeps
@@ -36,7 +37,7 @@ func TestQuickstartTellsTheWholeStory(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"blockrep quickstart: a primary, a replica and an extended replica in this process, seed 42.",
-		"volumes   5 MiB of a group of 2 volumes",
+		"volumes   " + testTotal + " of a group of 2 volumes",
 		"(seed 42,",
 		"hosts     a CA and 3 certificates made, mutual TLS 1.3",
 		"enable    group vm-quickstart on hv1 → hv2",

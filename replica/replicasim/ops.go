@@ -214,7 +214,9 @@ func (s *sim) overwrite(r *rand.Rand) {
 // attempt runs and returns the image after each of its writes.
 func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool) error {
 	if s.c.rel == nil {
-		if err := s.c.Enable(ctx); err != nil {
+		err := s.c.Enable(ctx)
+		s.syncGroup() // Enable may have moved on to the next generation
+		if err != nil {
 			if !transient(err) && !s.c.pfs.Crashed() && !s.c.rep.fs.Crashed() {
 				s.failf("primary-op", "enable: %v", err)
 			}

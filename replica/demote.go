@@ -42,8 +42,9 @@ import (
 //     replaces them with the new primary's content.
 //
 // The copy costs one read of the volumes and one write of their non-zero
-// blocks on this host (the store stages the stream as for any delta), and
-// nothing on the network. Errors: ErrUnknownGroup when p has no such
+// blocks on this host, and nothing on the network; the store handles it as
+// any delta (it stages the verified stream and keeps an undo log of what
+// it overwrites). BenchmarkDemoteCopy measures it. Errors: ErrUnknownGroup when p has no such
 // relationship; ErrGroupExists when rh's store holds the group already
 // and it is not the failback case (remove it there first);
 // ErrFailoverMismatch; ErrInvalidConfig for a nil rh; the store's errors.

@@ -779,3 +779,33 @@ func TestExtendedBackoff(t *testing.T) {
 	st = c.b.host.Extensions()[0]
 	assert.Equal(t, replica.Critical, st.Health.Level, "%v", st.Health.Reasons)
 }
+
+// pause ends h's Serve; its listener stays, so dials to it succeed and
+// wait for an answer that never comes.
+func (h *hop) pause() {
+	h.cancel()
+	require.NoError(h.t, <-h.served)
+	h.cancel = nil
+}
+
+// TestExtendedStopDuringForward stops an extension whose forward waits
+// for an extended replica that does not answer: StopExtend ends it at
+// once, the stop is not counted as an error, and nothing stays pinned.
+func TestExtendedStopDuringForward(t *testing.T) {
+	c := newChain(t, checkpoint.Retention{})
+	ext := newHop(t, c.ctx, c.clk, c.net, "ext", "replica")
+	ext.pause()
+	c.b.extend("vm", ext, replica.Frequency5m, checkpoint.Retention{})
+	// The forward has dialed: its Hello waits for a Status.
+	conn, err := ext.l.Accept(c.ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	stopped := make(chan error, 1)
+	go func() { stopped <- c.b.host.StopExtend(c.ctx, "vm") }()
+	ev := c.b.forwarded()
+	assert.ErrorIs(t, ev.Err, context.Canceled)
+	require.NoError(t, <-stopped)
+	assert.Empty(t, c.b.pins("vm"))
+	assert.Empty(t, c.b.host.Extensions())
+	waitClock(t, c.clk, 0)
+}

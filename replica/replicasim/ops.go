@@ -281,8 +281,10 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 	s.c.noteAck()
 	s.seen[point] = true
 	s.acked = point
-	if s.c.rep.fs.Crashed() {
-		return nil // a crash point after the commit: the restart checks the point survived
+	if s.crashArmed || s.c.rep.fs.Crashed() {
+		// A crash point is set: reading back here would count against it.
+		// The restart checks the acknowledged point survived.
+		return nil
 	}
 	g := s.group(ctx)
 	if g == nil {
@@ -378,6 +380,7 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	var acked delta.PointID // the point the attempt had acknowledged, if any
 	if action != 0 {
 		s.c.rep.fs.CrashAt(r.Int64N(40)) // an attempt makes some 25 operations
+		s.crashArmed = true
 		switch action {
 		case 1:
 			if g := s.group(ctx); g != nil {
@@ -403,6 +406,7 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 			acked = s.acked
 		}
 		s.c.rep.fs.CrashAt(-1)
+		s.crashArmed = false
 		// (A session may still be applying after the attempt returned: the
 		// crash point can be reached until it is removed.)
 		if !s.c.rep.fs.Crashed() {

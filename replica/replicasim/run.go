@@ -53,6 +53,7 @@ type sim struct {
 	gid        string        // the group the per-group state below is about
 	lastFailed bool          // the last replication attempt failed
 	acked      delta.PointID // the point the last successful attempt acknowledged
+	crashArmed bool          // a crash point is set on the replica's filesystem
 	settling   bool          // the final convergence runs: its check judges the attempts
 	fwd, back  memory.Faults // frame faults primary→replica, replica→primary
 

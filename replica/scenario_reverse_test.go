@@ -11,6 +11,8 @@ import (
 	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
+	"github.com/blockrep/blockrep/transport"
+	"github.com/blockrep/blockrep/transport/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -206,4 +208,42 @@ func TestReverseWithoutCommonPoint(t *testing.T) {
 	assert.Equal(t, aImg, aImg2, "nothing changed on A")
 	assert.Equal(t, bBefore.ID, bAfter.ID)
 	assert.Equal(t, bImg, bImg2, "nothing changed on B")
+}
+
+// The old primary's last cycle was committed on B but its acknowledgement
+// was lost, and B failed over to that very point. The seed's change map
+// names both A's last acknowledged point and the one in doubt, so B finds
+// the common point and sends only the blocks changed on either side.
+func TestReverseAfterLostAcknowledgement(t *testing.T) {
+	seed := uint64(rand.Uint32())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	w := newTwoHosts(t)
+	rel, _ := w.enableOnA(rng)
+	writeBlocks(t, rng, rel.Volume(0), 10)
+	w.net.SetFaults("B", "A", memory.Faults{Hook: func(memory.FrameInfo) memory.Action { return memory.Cut }})
+	_, err := rel.Cycle(w.ctx)
+	require.ErrorIs(t, err, transport.ErrConnectionLost)
+	w.net.SetFaults("B", "A", memory.Faults{})
+	inDoubt, _ := w.b.latestImages("vm1")
+	last, _, _ := rel.LastPoint()
+	require.NotEqual(t, last, inDoubt.ID, "B committed the point A did not hear of")
+	writeBlocks(t, rng, rel.Volume(1), 20) // never sent
+
+	f, err := w.b.rh.Failover(w.ctx, "vm1", replica.SelectLatest)
+	require.NoError(t, err)
+	writeBlocks(t, rng, f.Volumes()[0], 30)
+	require.NoError(t, w.b.rh.CompleteFailover(w.ctx, "vm1"))
+
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(1), 40)
+	res, err := rb.Cycle(w.ctx)
+	require.NoError(t, err)
+	// 10 (A's in-doubt cycle, restored as dirty), 20 (A), 30, 40 (B).
+	assert.Equal(t, int64(4), res.Blocks)
+	_, got := w.a.latestImages("vm1")
+	assert.Equal(t, images(t, rb, plannedSize), got)
+	assert.Equal(t, replica.ResyncResult{}, rb.LastResync())
 }

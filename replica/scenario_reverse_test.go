@@ -247,3 +247,44 @@ func TestReverseAfterLostAcknowledgement(t *testing.T) {
 	assert.Equal(t, images(t, rb, plannedSize), got)
 	assert.Equal(t, replica.ResyncResult{}, rb.LastResync())
 }
+
+// Unplanned failback: after a planned failover A→B, B (the new primary,
+// writing through its clone) goes away and A fails over unplanned. When
+// B comes back its Demote commits its clone — with its unsent writes —
+// into its own store as a seed point, and A's reverse relationship sends
+// only the blocks changed on either side since B's last point on A.
+func TestUnplannedFailback(t *testing.T) {
+	seed := uint64(rand.Uint32())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	w := newTwoHosts(t)
+	rel, _ := w.enableOnA(rng)
+	_, err := rel.PlannedFailover(w.ctx)
+	require.NoError(t, err)
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(0), 11, 12)
+	_, err = rb.Cycle(w.ctx)
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(1), 13) // never sent
+
+	// B is unreachable; A fails over to B's last point, writes, completes.
+	f, err := w.a.rh.Failover(w.ctx, "vm1", replica.SelectLatest)
+	require.NoError(t, err)
+	writeBlocks(t, rng, f.Volumes()[0], 12, 14)
+	require.NoError(t, w.a.rh.CompleteFailover(w.ctx, "vm1"))
+
+	// B comes back and demotes: its clone is committed, not copied.
+	require.NoError(t, w.b.p.Demote(w.ctx, "vm1", w.b.rh))
+	assert.Equal(t, replica.Replicating, w.b.state("vm1"))
+	ra, err := w.a.rh.Reverse(w.ctx, "vm1", w.a.p, replica.ReverseConfig{Replica: w.b.addr()})
+	require.NoError(t, err)
+	res, err := ra.Cycle(w.ctx)
+	require.NoError(t, err)
+	// 12, 14 (A's failover), 13 (B's unsent write).
+	assert.Equal(t, int64(3), res.Blocks)
+	_, got := w.b.latestImages("vm1")
+	assert.Equal(t, images(t, ra, plannedSize), got)
+	assert.Equal(t, replica.ResyncResult{}, ra.LastResync())
+}

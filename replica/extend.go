@@ -32,6 +32,10 @@ var (
 	// for a group that has no extension on this host.
 	ErrNotExtended = errors.New("replica: group is not extended")
 
+	// ErrForwardTimeout is returned by a forward that did not finish
+	// within ExtendConfig.Timeout; it is retried like a lost connection.
+	ErrForwardTimeout = errors.New("replica: forward timed out")
+
 	// ErrForwardMismatch is returned by a forward whose extended replica
 	// acknowledged the point with another content hash than this replica
 	// records for it: the two hold different data under the same point id.
@@ -66,6 +70,12 @@ type ExtendConfig struct {
 	// transport.DefaultChunkSize).
 	ChunkSize int
 
+	// Timeout, when positive, bounds a forward on the host's clock: an
+	// extended replica that stops answering fails it with
+	// ErrForwardTimeout instead of holding the extension. Zero means no
+	// bound (a transport with keepalives notices dead peers by itself).
+	Timeout time.Duration
+
 	// OnForward, when set, is called after every forward attempt,
 	// scheduled or ForwardNow, once its outcome is in Extensions. It runs
 	// on the forwarding goroutine and must return quickly.
@@ -86,6 +96,8 @@ func (c *ExtendConfig) Validate() error {
 		return fmt.Errorf("%w: ExtendConfig.Replica is %d bytes, more than %d", ErrInvalidConfig, len(c.Replica), MaxExtendAddr)
 	case c.Frequency != 0 && c.Frequency < MinFrequency:
 		return fmt.Errorf("%w: ExtendConfig.Frequency %s is below %s", ErrInvalidConfig, c.Frequency, MinFrequency)
+	case c.Timeout < 0:
+		return fmt.Errorf("%w: ExtendConfig.Timeout %s is negative", ErrInvalidConfig, c.Timeout)
 	case c.ChunkSize < 0 || c.ChunkSize > transport.MaxFrameSize:
 		return fmt.Errorf("%w: ExtendConfig.ChunkSize %d outside 0..%d", ErrInvalidConfig, c.ChunkSize, transport.MaxFrameSize)
 	case c.Retention.Additional < 0 || c.Retention.Additional >= checkpoint.MaxPoints || c.Retention.Spacing < 0:

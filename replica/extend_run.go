@@ -189,12 +189,40 @@ func (e *extension) forwardOnce(ctx context.Context) (ForwardResult, error) {
 	var res ForwardResult
 	err := broken
 	if err == nil {
-		res, err = e.forward(ctx)
+		res, err = e.forwardTimed(ctx)
 	}
 	e.record(ctx, res, err)
 	if f := e.cfg.OnForward; f != nil {
 		f(ForwardEvent{Group: e.group, Replica: e.cfg.Replica, Result: res, Err: err})
 	}
+	return res, err
+}
+
+// forwardTimed runs forward within ExtendConfig.Timeout, if set.
+func (e *extension) forwardTimed(ctx context.Context) (ForwardResult, error) {
+	d := e.cfg.Timeout
+	if d <= 0 {
+		return e.forward(ctx)
+	}
+	fctx, cancel := context.WithCancelCause(ctx)
+	t := e.h.cfg.Clock.NewTimer(d)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-t.C():
+			cancel(ErrForwardTimeout)
+		case <-done:
+		}
+	}()
+	res, err := e.forward(fctx)
+	t.Stop()
+	close(done)
+	<-exited
+	if err != nil && context.Cause(fctx) == ErrForwardTimeout {
+		err = fmt.Errorf("%w after %s: %w", ErrForwardTimeout, d, err)
+	}
+	cancel(nil)
 	return res, err
 }
 

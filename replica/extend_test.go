@@ -33,6 +33,7 @@ func TestExtendConfigValidate(t *testing.T) {
 		{"negative retention", replica.ExtendConfig{Replica: "ext:1", Retention: checkpoint.Retention{Additional: -1}}, false},
 		{"retention beyond the chain", replica.ExtendConfig{Replica: "ext:1", Retention: checkpoint.Retention{Additional: checkpoint.MaxPoints}}, false},
 		{"negative spacing", replica.ExtendConfig{Replica: "ext:1", Retention: checkpoint.Retention{Spacing: -time.Hour}}, false},
+		{"negative timeout", replica.ExtendConfig{Replica: "ext:1", Timeout: -time.Second}, false},
 		{"negative chunk", replica.ExtendConfig{Replica: "ext:1", ChunkSize: -1}, false},
 		{"chunk too large", replica.ExtendConfig{Replica: "ext:1", ChunkSize: transport.MaxFrameSize + 1}, false},
 	}

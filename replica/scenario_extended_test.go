@@ -809,3 +809,26 @@ func TestExtendedStopDuringForward(t *testing.T) {
 	assert.Empty(t, c.b.host.Extensions())
 	waitClock(t, c.clk, 0)
 }
+
+// TestExtendedTimeout bounds a forward to an extended replica that does
+// not answer: it fails with ErrForwardTimeout when the clock says so, and
+// is retried after the back-off.
+func TestExtendedTimeout(t *testing.T) {
+	c := newChain(t, checkpoint.Retention{})
+	ext := newHop(t, c.ctx, c.clk, c.net, "ext", "replica")
+	ext.pause()
+	start := c.clk.Now()
+	c.b.extendWith("vm", replica.ExtendConfig{Replica: ext.addr, Timeout: time.Minute})
+	conn, err := ext.l.Accept(c.ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	waitClock(t, c.clk, 1) // the forward's timeout
+	c.clk.Advance(time.Minute)
+	ev := c.b.forwarded()
+	require.ErrorIs(t, ev.Err, replica.ErrForwardTimeout)
+	waitClock(t, c.clk, 1)
+	assert.Equal(t, []time.Time{start.Add(2 * time.Minute)}, c.clk.Deadlines(), "retried after a minute's back-off")
+	st := c.b.host.Extensions()[0]
+	assert.Equal(t, int64(1), st.Errors)
+	assert.Equal(t, replica.Warning, st.Health.Level)
+}

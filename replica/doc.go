@@ -261,7 +261,8 @@
 // primary's back-off after failures; ForwardNow runs one now, StopExtend
 // ends the extension and releases its pins, and Extensions reports each
 // one's last point, counts, bytes and health. A cut forward leaves the
-// extended replica at L; the next one sends again. After an unplanned
+// extended replica at L; the next one sends again (ExtendConfig.Timeout
+// bounds one whose extended replica stops answering). After an unplanned
 // failover on this replica, forwarding goes on: the point CompleteFailover
 // commits is a new latest point, forwarded from L like any other (the pin
 // keeps L when the failover drops the other points).

@@ -12,10 +12,11 @@ import (
 // Sentinel errors of planned failover.
 var (
 	// ErrPreparedForFailover is returned by the writes of
-	// Relationship.Volume once a planned failover (or a Demote) stopped
-	// them: the host is expected to have stopped its VM, and the gate makes
-	// sure no write slips past the final delta. A planned failover that
-	// fails lets writes through again.
+	// Relationship.Volume (of the replicated volumes; excluded ones stay
+	// writable) once a planned failover (or a Demote) stopped them: the
+	// host is expected to have stopped its VM, and the gate makes sure no
+	// write slips past the final delta. A planned failover that fails lets
+	// writes through again.
 	ErrPreparedForFailover = errors.New("replica: writes stopped for a planned failover")
 
 	// ErrFailoverMismatch is returned by PlannedFailover when the content

@@ -25,7 +25,14 @@ func (s *session) promote(ctx context.Context, m promoteMsg) error {
 		return err
 	}
 	if f := s.h.cfg.OnPromoted; f != nil && !ack.Replayed {
-		f(m.Group, m.ReverseTo)
+		// On a goroutine of its own, so that the session goes on; the
+		// host's WaitGroup (held by this session already) makes Serve and
+		// Close wait for it.
+		s.h.wg.Add(1)
+		go func() {
+			defer s.h.wg.Done()
+			f(m.Group, m.ReverseTo)
+		}()
 	}
 	return nil
 }

@@ -56,11 +56,11 @@ type ReplicaConfig struct {
 	Primary *PrimaryHost
 
 	// OnPromoted, when set, is called once a planned failover promoted a
-	// group of this host, after the acknowledgement was sent, on the
-	// promoting connection's goroutine (which waits for it: start longer
-	// work, such as Reverse, on a goroutine of your own). reverseTo is the
-	// address of the old primary's ReplicaHost that its PlannedFailover
-	// named (WithReverseTo), "" if none.
+	// group of this host, after the acknowledgement was sent, on a
+	// goroutine of its own that Serve and Close wait for (so a host tool
+	// may call Reverse from it). reverseTo is the address of the old
+	// primary's ReplicaHost that its PlannedFailover named
+	// (WithReverseTo), "" if none.
 	OnPromoted func(group, reverseTo string)
 
 	// Transport dials further replicas (extended replication); nil:

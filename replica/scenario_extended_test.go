@@ -832,3 +832,31 @@ func TestExtendedTimeout(t *testing.T) {
 	assert.Equal(t, int64(1), st.Errors)
 	assert.Equal(t, replica.Warning, st.Health.Level)
 }
+
+// TestExtendedReplicaFailedOver fails the extended replica over: forwards
+// are refused with ErrReplicaFailedOver and change nothing there; after
+// CancelFailover the next forward goes through.
+func TestExtendedReplicaFailedOver(t *testing.T) {
+	c := newChain(t, checkpoint.Retention{})
+	ext := newHop(t, c.ctx, c.clk, c.net, "ext", "replica")
+	c.b.extend("vm", ext, replica.Frequency5m, checkpoint.Retention{})
+	p1 := c.b.forwarded().Result.Point
+	_, err := ext.host.Failover(c.ctx, "vm", replica.SelectLatest)
+	require.NoError(t, err)
+	p2 := c.cycle(10).Point
+
+	_, err = c.b.host.ForwardNow(c.ctx, "vm")
+	<-c.b.fwd
+	require.ErrorIs(t, err, replica.ErrReplicaFailedOver)
+	assert.ErrorIs(t, err, replica.ErrInvalidState)
+	assert.Equal(t, p1, ext.latest("vm"))
+	assert.Equal(t, []delta.PointID{p1}, c.b.pins("vm"))
+	assert.Equal(t, replica.Warning, c.b.host.Extensions()[0].Health.Level)
+
+	require.NoError(t, ext.host.CancelFailover(c.ctx, "vm"))
+	res, err := c.b.host.ForwardNow(c.ctx, "vm")
+	<-c.b.fwd
+	require.NoError(t, err)
+	assert.Equal(t, p2, res.Point)
+	sameImages(t, c.b, ext, "vm", p2)
+}

@@ -153,3 +153,51 @@ func pointIDs(pts []checkpoint.Point) []delta.PointID {
 	}
 	return ids
 }
+
+// A crash at any write or sync of StopTestFailover leaves, after the
+// restart, either the test failover running with its synced writes —
+// while deltas still apply — or the group replicating with the point
+// unpinned and nothing of the test failover left.
+func TestStopTestFailoverCrash(t *testing.T) {
+	e := newRestartEnv(t, 32<<10)
+	first, _ := e.cycle(true)
+	tf, err := e.host.StartTestFailover(e.ctx, "vm1", replica.SelectLatest)
+	require.NoError(t, err)
+	want := copyImage(e.snaps[first.Point])
+	writeImage(t, e.rng, tf.Volumes(), want, 6)
+	require.NoError(t, tf.Sync())
+	e.cycle(true)
+	chain := e.pointsOf()
+	e.stop()
+	var running, stopped int
+	crashHostOp(t, e, e.fsys, func(h *replica.ReplicaHost) error {
+		return h.StopTestFailover(e.ctx, "vm1")
+	}, func(t *testing.T, st *checkpoint.DirStore, h *replica.ReplicaHost, n int64, opErr error) {
+		g, err := h.Group(e.ctx, "vm1")
+		require.NoError(t, err, "crash at %d", n)
+		sg, err := st.Group(e.ctx, "vm1")
+		require.NoError(t, err)
+		pins, err := sg.Pins(e.ctx)
+		require.NoError(t, err)
+		switch g.State {
+		case replica.TestFailoverRunning:
+			require.Error(t, opErr, "crash at %d: StopTestFailover returned, yet it runs", n)
+			running++
+			require.Equal(t, chain, pointIDs(g.Points), "crash at %d", n)
+			tf, err := h.ActiveTestFailover("vm1")
+			require.NoError(t, err, "crash at %d", n)
+			require.Equal(t, want, readImage(t, tf.Volumes()), "crash at %d", n)
+			require.Len(t, pins, 1, "crash at %d: the point stays pinned", n)
+		case replica.Replicating:
+			stopped++
+			require.Empty(t, pins, "crash at %d", n)
+			clones, err := sg.Clones(e.ctx)
+			require.NoError(t, err)
+			require.Empty(t, clones, "crash at %d", n)
+		default:
+			t.Fatalf("crash at %d: state %s", n, g.State)
+		}
+	})
+	assert.Positive(t, running)
+	assert.Positive(t, stopped)
+}

@@ -94,7 +94,7 @@ func (r *Relationship) cycleLocked(ctx context.Context) (CycleResult, error) {
 		return r.reverseCycleLocked(ctx, pend) // the first cycle of a reverse relationship: reverse_cycle.go
 	}
 	res, err := r.transfer(ctx, false)
-	err = r.splitBrainOf(err) // splitbrain.go
+	err = r.splitBrainOf(ctx, err) // splitbrain.go
 	r.finish(ctx, false, res, err)
 	return res, err
 }

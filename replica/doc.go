@@ -417,9 +417,10 @@
 // completed while the old primary went on writing — is detected when they
 // meet again, from their points' lineage, and never resolved silently:
 //
-//   - the old primary's cycles fail with ErrReplicaFailedOver and, once its
-//     status shows the replica FailedOver and this side wrote since its last
-//     acknowledged point, ErrSplitBrain; Health is Critical, "split brain";
+//   - the old primary's cycles fail with ErrReplicaFailedOver and, when
+//     the replica's status shows it FailedOver and this side wrote since its
+//     last acknowledged point, ErrSplitBrain; Health is Critical, "split
+//     brain";
 //   - the new primary's reverse relationship is refused by the old
 //     primary's ReplicaHost, whose ReplicaConfig.Primary still has a
 //     relationship of the group (CodeSplitBrain): its cycles fail with

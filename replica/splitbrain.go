@@ -13,16 +13,24 @@ import (
 // the replica completed its failover (it is FailedOver: a primary of its
 // own) and this primary has written since its last acknowledged point
 // (the cycle restored its frozen blocks, so the tracker holds them): both
-// sides wrote past their last common point.
-func (r *Relationship) splitBrainOf(err error) error {
+// sides wrote past their last common point. When the replica refused the
+// delta on a kept connection, a new connection's status says which
+// failover state it is in. The op slot is held.
+func (r *Relationship) splitBrainOf(ctx context.Context, err error) error {
 	if err == nil {
 		r.roles.replicaState.Store(0)
 		return nil
 	}
-	if !errors.Is(err, ErrReplicaFailedOver) || errors.Is(err, ErrSplitBrain) {
+	if !errors.Is(err, ErrReplicaFailedOver) || errors.Is(err, ErrSplitBrain) || r.tracker.Pending().Blocks == 0 {
 		return err
 	}
-	if State(r.roles.replicaState.Load()) != FailedOver || r.tracker.Pending().Blocks == 0 {
+	if r.roles.replicaState.Load() == 0 && r.conn == nil {
+		if st, cerr := r.connect(ctx); cerr == nil && st != nil && st.Exists {
+			r.roles.replicaState.Store(uint32(st.State))
+		}
+		r.closeConn()
+	}
+	if State(r.roles.replicaState.Load()) != FailedOver {
 		return err
 	}
 	return fmt.Errorf("%w: %w: the replica completed its failover and this primary wrote since its last point (demote this side, or discard the failover there)", ErrSplitBrain, err)

@@ -78,7 +78,7 @@ func runLoop(ctx context.Context, groups []*primaryGroup, status io.Writer, now 
 	next := make([]time.Time, len(groups))
 	line := make([]string, len(groups))
 	for i, g := range groups {
-		line[i] = g.st.Group + ": " + g.rel.State().String()
+		line[i] = g.st.Group + ": " + g.state().String()
 	}
 	show := func() { fmt.Fprintf(status, "\033[K%s\r", strings.Join(line, " | ")) }
 	defer fmt.Fprintln(status)
@@ -103,7 +103,7 @@ func runLoop(ctx context.Context, groups []*primaryGroup, status io.Writer, now 
 			case errors.Is(err, errSuspended):
 				line[i] = g.st.Group + ": Suspended"
 			case err != nil:
-				line[i] = fmt.Sprintf("%s: %s, cycle failed: %v", g.st.Group, g.rel.State(), err)
+				line[i] = fmt.Sprintf("%s: %s, cycle failed: %v", g.st.Group, g.state(), err)
 			default:
 				line[i] = fmt.Sprintf("%s: %s, point %s, %d blocks, %s at %s", g.st.Group, replica.Replicating,
 					res.Point[:8], res.Blocks, formatBytes(res.BytesSent), now().Format("15:04:05"))

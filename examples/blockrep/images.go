@@ -13,8 +13,6 @@ import (
 	"github.com/blockrep/blockrep/delta"
 )
 
-type ioWriterAt = io.WriterAt
-
 // imageName checks a volume name from the store before it names a file:
 // one path element, never "." or "..".
 func imageName(name string) (string, error) {

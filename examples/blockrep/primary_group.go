@@ -236,6 +236,15 @@ func (g *primaryGroup) reattachExported(ctx context.Context) error {
 	return nil
 }
 
+// state returns the relationship's state (StateNone when it was lost to
+// a failed reattach).
+func (g *primaryGroup) state() replica.State {
+	if g.rel == nil {
+		return replica.StateNone
+	}
+	return g.rel.State()
+}
+
 // recordPending makes id the group's pending point, durably, before the
 // replica can hear of it.
 func (g *primaryGroup) recordPending(id delta.PointID) error {

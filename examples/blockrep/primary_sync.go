@@ -28,6 +28,7 @@ type syncResult struct {
 var (
 	errSuspended      = errors.New("replication is suspended (blockrep resume)")
 	errResyncRequired = errors.New("resynchronization is required (blockrep resync)")
+	errNoRelationship = errors.New("the relationship could not be reattached after a failed cycle; run the command again")
 )
 
 // scanVolumes compares every volume with the page hashes of the last
@@ -108,6 +109,9 @@ func (g *primaryGroup) sync(ctx context.Context, scheduled bool) (syncResult, er
 	out := syncResult{Group: g.st.Group}
 	if g.st.Stats.WindowStart.IsZero() {
 		g.st.Stats.WindowStart = start
+	}
+	if g.rel == nil {
+		return out, errNoRelationship
 	}
 	switch g.rel.State() {
 	case replica.Suspended:
@@ -241,6 +245,9 @@ func (g *primaryGroup) resync(ctx context.Context) (replica.ResyncResult, error)
 	scans, err := g.scanVolumes(ctx)
 	if err != nil {
 		return replica.ResyncResult{}, err
+	}
+	if g.rel == nil {
+		return replica.ResyncResult{}, errNoRelationship
 	}
 	res, err := g.rel.Resynchronize(ctx)
 	if err != nil {

@@ -13,8 +13,9 @@ type failoverResult struct {
 	Files []string `json:"files,omitempty"`
 }
 
-// failover starts, completes, cancels or stops a failover. The Failover
-// and TestFailover objects stay in serve's memory until they end.
+// failover starts, completes, cancels or stops a failover. The replica
+// host keeps the failover (durably: it survives a restart of serve) until
+// it ends.
 func (h *storeHost) failover(ctx context.Context, req controlRequest) (failoverResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -30,7 +31,6 @@ func (h *storeHost) failover(ctx context.Context, req controlRequest) (failoverR
 			if err != nil {
 				return res, err
 			}
-			h.tests[req.Group] = tf
 			res.Point = tf.Point().ID.String()
 			if req.Out != "" {
 				if res.Files, err = copyVolumes(ctx, req.Out, tf.Volumes()); err != nil {
@@ -42,7 +42,6 @@ func (h *storeHost) failover(ctx context.Context, req controlRequest) (failoverR
 			if err != nil {
 				return res, err
 			}
-			h.failovers[req.Group] = f
 			res.Point = f.Point().ID.String()
 			if req.Out != "" {
 				if res.Files, err = copyVolumes(ctx, req.Out, f.Volumes()); err != nil {
@@ -54,17 +53,14 @@ func (h *storeHost) failover(ctx context.Context, req controlRequest) (failoverR
 		if err := h.rh.CompleteFailover(ctx, req.Group); err != nil {
 			return res, err
 		}
-		delete(h.failovers, req.Group)
 	case "cancel":
 		if err := h.rh.CancelFailover(ctx, req.Group); err != nil {
 			return res, err
 		}
-		delete(h.failovers, req.Group)
 	case "stop-test":
 		if err := h.rh.StopTestFailover(ctx, req.Group); err != nil {
 			return res, err
 		}
-		delete(h.tests, req.Group)
 	}
 	g, err := h.rh.Group(ctx, req.Group)
 	if err != nil {

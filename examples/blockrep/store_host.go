@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 // storeHost carries out the store commands (points, export, status,
 // failover) on an open store: inside "blockrep serve" for requests from
 // the control socket, or in the command's own process when no serve runs
-// (then holding the store's lock). Failover state lives in the host's
-// memory, so failovers need a running serve.
+// (then holding the store's lock). Failovers go through a running serve,
+// the one process that may change a served store.
 type storeHost struct {
 	dir    string
 	store  checkpoint.Store
@@ -24,18 +25,17 @@ type storeHost struct {
 	ph     *replica.PrimaryHost // serve's host of reversed groups; nil when not served
 	served bool
 
-	mu        sync.Mutex
-	failovers map[string]*replica.Failover
-	tests     map[string]*replica.TestFailover
+	// mu serializes the requests that change the store's groups or the
+	// records beside it (failovers, extend, reverse).
+	mu sync.Mutex
 }
 
 func newStoreHost(dir string, store checkpoint.Store, rh *replica.ReplicaHost, served bool) *storeHost {
-	return &storeHost{dir: dir, store: store, rh: rh, served: served,
-		failovers: map[string]*replica.Failover{}, tests: map[string]*replica.TestFailover{}}
+	return &storeHost{dir: dir, store: store, rh: rh, served: served}
 }
 
 // errNeedServe refuses a failover without a running serve.
-var errNeedServe = errors.New("failover needs the store's blockrep serve running (a failover's state lives in its memory)")
+var errNeedServe = errors.New("failover needs the store's blockrep serve running")
 
 // do carries out one request.
 func (h *storeHost) do(ctx context.Context, req controlRequest) (any, error) {
@@ -173,7 +173,7 @@ func (h *storeHost) export(ctx context.Context, group, sel, out string) (exportR
 	if err != nil {
 		return exportResult{}, err
 	}
-	dst := make([]ioWriterAt, len(files))
+	dst := make([]io.WriterAt, len(files))
 	for i, f := range files {
 		dst[i] = f
 	}

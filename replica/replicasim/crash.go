@@ -74,6 +74,10 @@ func (s *sim) crashReplica(ctx context.Context, r *rand.Rand) {
 	}
 	clear(s.verified)
 	s.check = "store-opens-committed"
+	s.checkStoreSaysWhich(ctx, gid, torn)
+	if s.fail != nil {
+		return
+	}
 	s.recoverFailovers(ctx)
 	if s.fail != nil {
 		return
@@ -162,4 +166,32 @@ func (s *sim) crashPrimary(ctx context.Context, r *rand.Rand) {
 		return
 	}
 	s.c.pfs.CrashAt(r.Int64N(24))
+}
+
+// checkStoreSaysWhich opens a copy of the crashed replica's filesystem with
+// a store of its own, before the host recovers anything, and checks that
+// the group opens and says at which point (Group.Recovered): its latest.
+func (s *sim) checkStoreSaysWhich(ctx context.Context, gid string, torn bool) {
+	store, err := checkpoint.Open(s.c.rep.fs.Clone(), storeRoot)
+	if err != nil {
+		s.failf("store-opens-committed", "opening a copy of the crashed store (torn %t): %v", torn, err)
+		return
+	}
+	defer store.Close()
+	g, err := store.Group(ctx, gid)
+	if errors.Is(err, checkpoint.ErrUnknownGroup) {
+		return
+	}
+	if err != nil {
+		s.failf("store-opens-committed", "opening group %s of a copy of the crashed store (torn %t): %v", gid, torn, err)
+		return
+	}
+	latest, err := g.Latest(ctx)
+	if errors.Is(err, checkpoint.ErrNoPoint) {
+		latest, err = checkpoint.Point{}, nil
+	}
+	if err != nil || g.Recovered().Point != latest.ID {
+		s.failf("store-opens-committed", "after the crash (torn %t) the store says it opened at %s (%s), its latest point is %s (%v)",
+			torn, g.Recovered().Point, g.Recovered().Outcome, latest.ID, err)
+	}
 }

@@ -52,7 +52,8 @@
 //     reads;
 //   - acked-point-committed: an acknowledged point is the replica's latest;
 //   - store-opens-committed: after a crash the store opens at the point it had
-//     before the attempt or at the attempt's point, never in between;
+//     before the attempt or at the attempt's point, never in between, and
+//     says which (Group.Recovered);
 //   - acked-point-durable: a point acknowledged before the crash is the
 //     latest after it;
 //   - testfailover-image, testfailover-changed-nothing: a test failover shows

@@ -3,6 +3,7 @@ package replicasim
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -38,11 +39,26 @@ func (m *model) lookup(group string, at time.Time) *freeze {
 	return m.freezes[group][at.UTC()]
 }
 
-// forget drops what the model keeps of group's attempts before at.
+// keepRecent is how many of a group's newest freezes the model keeps
+// whatever the chains hold: a forward in flight (or one whose pin a crash
+// undid) may still deliver a point the replica has pruned since.
+const keepRecent = 32
+
+// forget drops what the model keeps of group's attempts before at, except
+// the keepRecent newest.
 func (m *model) forget(group string, before time.Time) {
-	for t := range m.freezes[group] {
+	g := m.freezes[group]
+	if len(g) <= keepRecent {
+		return
+	}
+	times := make([]time.Time, 0, len(g))
+	for t := range g {
+		times = append(times, t)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	for _, t := range times[:len(times)-keepRecent] {
 		if t.Before(before) {
-			delete(m.freezes[group], t)
+			delete(g, t)
 		}
 	}
 }

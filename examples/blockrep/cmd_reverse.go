@@ -48,6 +48,15 @@ func runReverse(env *cmdEnv, args []string) error {
 		}
 		defer lock.unlock()
 		defer g.close()
+		// The change map Demote keeps must hold what other programs
+		// wrote to the files since the last cycle, too.
+		scans, err := g.scanVolumes(env.ctx)
+		if err != nil {
+			return err
+		}
+		if err := g.mark(scans); err != nil {
+			return err
+		}
 		dir, err := demote(env.ctx, g)
 		if err != nil {
 			return fmt.Errorf("group %s: %w", f.group, err)

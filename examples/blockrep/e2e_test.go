@@ -229,6 +229,35 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, "PreparedForFailover", pst[0].State.String())
 	assert.Equal(t, pr.Point, pst[0].LastPoint)
 
+	// Unplanned failover and reverse, with a second group: B fails over
+	// to its latest point and completes; A writes meanwhile (it did not
+	// know), then keeps its files as B's replica; B replicates back and
+	// only what differs crosses.
+	state2 := filepath.Join(dir, "a", "state2")
+	ok(t, append([]string{"enable", "--state", state2, "--group", "vm2", "--volume", logs, "--replica", srvB.addr}, a.flags()...)...)
+	fo := filepath.Join(dir, "failover2")
+	r = cli(t, "failover", "--store", storeB, "--group", "vm2", "--point", "latest-app")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "no such recovery point")
+	ok(t, "failover", "--store", storeB, "--group", "vm2", "--point", "latest", "--out", fo)
+	requireSameFile(t, logs, filepath.Join(fo, "logs.img"))
+	ok(t, "failover", "--store", storeB, "--group", "vm2", "--complete")
+	touched2 := randomWrites(t, rng, logs, 1<<20, 3)
+	var rev map[string]string
+	okJSON(t, &rev, "reverse", "--state", state2, "--group", "vm2", "--json")
+	storeA2 := filepath.Join(state2, "store")
+	assert.Equal(t, storeA2, rev["store"])
+	srvA2 := startServe(t, append([]string{"--store", storeA2, "--listen", "127.0.0.1:0", "--allow", "hostb.test"}, a.flags()...)...)
+	var rr reverseResult
+	okJSON(t, &rr, "reverse", "--store", storeB, "--group", "vm2", "--to", srvA2.addr, "--json")
+	assert.Equal(t, "Replicating", rr.State)
+	var sr2 syncResult
+	okJSON(t, &sr2, "sync", "--store", storeB, "--group", "vm2", "--json")
+	assert.Equal(t, int64(len(touched2)), sr2.Blocks, "only the blocks A wrote after the failover differ")
+	ok(t, "export", "--store", storeA2, "--group", "vm2", "--out", filepath.Join(dir, "export6"))
+	requireSameFile(t, filepath.Join(fo, "logs.img"), filepath.Join(dir, "export6", "logs.img"))
+	srvA2.stop(t)
+
 	// Both serves stop cleanly; a store reads the same without its serve.
 	srvA.stop(t)
 	srvB.stop(t)

@@ -459,3 +459,28 @@ func TestPlannedFailoverAndReverseRefusals(t *testing.T) {
 	// Demote of the old primary twice: it is gone.
 	assert.ErrorIs(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh), replica.ErrUnknownGroup)
 }
+
+// A volume written behind the tracker's back makes the final point differ
+// from the primary's image: ErrFailoverMismatch, nothing promoted, writes
+// allowed again, and a resynchronization then makes the sides identical so
+// that the planned failover goes through.
+func TestPlannedFailoverMismatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	w := newTwoHosts(t)
+	rel, vols := w.enableOnA(rng)
+	writeBlocks(t, rng, vols[1], 17) // not through rel.Volume: untracked
+	_, err := rel.PlannedFailover(w.ctx)
+	require.ErrorIs(t, err, replica.ErrFailoverMismatch)
+	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	assert.Equal(t, replica.Replicating, w.b.state("vm1"), "nothing promoted")
+	writeBlocks(t, rng, rel.Volume(0), 18) // writes allowed again
+
+	rr, err := rel.Resynchronize(w.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), rr.DifferingBlocks)
+	res, err := rel.PlannedFailover(w.ctx)
+	require.NoError(t, err)
+	_, got := w.b.latestImages("vm1")
+	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, got)
+	assert.Equal(t, res.Point.String(), rel.Stats().LastPoint)
+}

@@ -64,9 +64,11 @@
 //     image as the one point;
 //   - pinned-point-kept: no pinned point (a running test failover's, a
 //     failover's, the last one forwarded downstream) is pruned;
-//   - extended-subsequence, extended-equals-replica, forward-committed: the
-//     extended replica's points are points the replica had, in order, equal
-//     in content; a forward reported done left its point there;
+//   - extended-subsequence, extended-equals-replica, forward-committed,
+//     downstream-point-kept: the extended replica's points are points the
+//     replica had, in order, equal in content; a forward reported done left
+//     its point there; the replica keeps the point the extended replica is
+//     at, for the next forward to build on;
 //   - resync-identical: after a resynchronization both sides are identical;
 //   - planned-failover, planned-failover-lossless, reverse-identical: a
 //     planned failover loses nothing (its final point is the primary's image,

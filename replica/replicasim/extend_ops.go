@@ -64,6 +64,7 @@ func (s *sim) forward(ctx context.Context) error {
 	}
 	// Not strict: a failed forward's pin made this one a no-op (see
 	// TestFailedForwardCountsAsForwarded); extend anew, as an operator would.
+	s.extReset = true
 	if err := s.c.rep.rh.StopExtend(ctx, s.c.GroupID()); err != nil {
 		s.failf("replica-op", "stop extend: %v", err)
 		return err

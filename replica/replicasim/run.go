@@ -48,6 +48,7 @@ type sim struct {
 	extend      *replica.ExtendConfig  // the current group's extension, if Extend succeeded
 	extVerified map[delta.PointID]bool // points of the extended replica found equal to the model
 	extChain    []checkpoint.Point     // the extended chain at the last check
+	extReset    bool                   // the extension was stopped and started anew: its pins went with it
 	seen        map[delta.PointID]bool // every point the replica's chain held at a check, or acknowledged
 
 	gid        string        // the group the per-group state below is about
@@ -281,6 +282,11 @@ func (s *sim) checkExtended(ctx context.Context) bool {
 		s.extVerified[p.ID] = true
 	}
 	s.extChain = pts
+	if len(pts) > 0 && s.extend != nil && !s.extReset && !s.inChain(ctx, s.group(ctx), pts[len(pts)-1].ID) {
+		s.failf("downstream-point-kept", "the extended replica is at %s (time %s), which the replica no longer has (its chain: %s)",
+			pts[len(pts)-1].ID, pts[len(pts)-1].Time.Format(time.TimeOnly), pointTimes(s.chain))
+		return false
+	}
 	return true
 }
 
@@ -330,6 +336,9 @@ func pointTimes(pts []checkpoint.Point) string {
 
 // inChain reports whether id is in g's chain now.
 func (s *sim) inChain(ctx context.Context, g checkpoint.Group, id delta.PointID) bool {
+	if g == nil {
+		return true // no group to tell
+	}
 	pts, err := g.Points(ctx)
 	if err != nil {
 		return true

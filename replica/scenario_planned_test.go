@@ -36,6 +36,9 @@ type roleHost struct {
 	stop     context.CancelFunc
 	served   chan error
 	promoted chan [2]string // OnPromoted calls: group, reverse address
+	// onPromoted, when set before the promotion, runs in OnPromoted.
+	onPromoted func(group, to string)
+	events     chan replica.CycleEvent // the primary host's OnCycle
 }
 
 func (h *roleHost) addr() string { return h.name + ":1" }
@@ -61,9 +64,17 @@ func newTwoHosts(t *testing.T) *twoHosts {
 }
 
 func (w *twoHosts) newHost(name, peer string) *roleHost {
-	h := &roleHost{w: w, name: name, peer: peer, fsys: vfs.NewMem(), promoted: make(chan [2]string, 8)}
+	h := &roleHost{w: w, name: name, peer: peer, fsys: vfs.NewMem(), promoted: make(chan [2]string, 8), events: make(chan replica.CycleEvent, 64)}
 	var err error
-	h.p, err = replica.NewPrimaryHost(replica.PrimaryConfig{Transport: w.net.Endpoint(name), Clock: w.clk, Rand: rand.NewChaCha8([32]byte{name[0]})})
+	h.p, err = replica.NewPrimaryHost(replica.PrimaryConfig{
+		Transport: w.net.Endpoint(name), Clock: w.clk, Rand: rand.NewChaCha8([32]byte{name[0]}),
+		OnCycle: func(ev replica.CycleEvent) {
+			select {
+			case h.events <- ev:
+			default:
+			}
+		},
+	})
 	require.NoError(w.t, err)
 	h.listener, err = w.net.Endpoint(name).Listen(w.ctx, h.addr())
 	require.NoError(w.t, err)
@@ -86,7 +97,12 @@ func (h *roleHost) startReplica() {
 	require.NoError(t, err)
 	h.rh, err = replica.NewReplicaHost(replica.ReplicaConfig{
 		Listener: h.listener, Store: h.store, Authorizer: auth, Clock: h.w.clk, Primary: h.p,
-		OnPromoted: func(group, to string) { h.promoted <- [2]string{group, to} },
+		OnPromoted: func(group, to string) {
+			if h.onPromoted != nil {
+				h.onPromoted(group, to)
+			}
+			h.promoted <- [2]string{group, to}
+		},
 	})
 	require.NoError(t, err)
 	h.serveCtx, h.stop = context.WithCancel(h.w.ctx)
@@ -483,4 +499,40 @@ func TestPlannedFailoverMismatch(t *testing.T) {
 	_, got := w.b.latestImages("vm1")
 	assert.Equal(t, [][]byte{vols[0].snapshot(), vols[1].snapshot()}, got)
 	assert.Equal(t, res.Point.String(), rel.Stats().LastPoint)
+}
+
+// A host tool that reverses by itself: B's OnPromoted calls Reverse toward
+// the address the planned failover named, and B's Run cycles the new
+// relationship at its frequency.
+func TestOnPromotedReversesAndRunCycles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	w := newTwoHosts(t)
+	rel, _ := w.enableOnA(rng)
+	reversed := make(chan *replica.Relationship, 1)
+	w.b.onPromoted = func(group, to string) {
+		rb, err := w.b.rh.Reverse(w.ctx, group, w.b.p, replica.ReverseConfig{Replica: to, Frequency: replica.Frequency30s})
+		assert.NoError(t, err)
+		reversed <- rb
+	}
+	_, err := rel.PlannedFailover(w.ctx, replica.WithReverseTo(w.a.addr()))
+	require.NoError(t, err)
+	rb := <-reversed
+	<-w.b.promoted
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+
+	ctx, cancel := context.WithCancel(w.ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.b.p.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	writeBlocks(t, rng, rb.Volume(0), 25, 26)
+	require.NoError(t, w.clk.BlockUntil(w.ctx, 1))
+	w.clk.Advance(replica.Frequency30s)
+	ev := <-w.b.events
+	require.NoError(t, ev.Err)
+	assert.Equal(t, int64(2), ev.Result.Blocks)
+	_, got := w.a.latestImages("vm1")
+	assert.Equal(t, images(t, rb, plannedSize), got)
 }

@@ -39,6 +39,7 @@ type extension struct {
 	stopped     bool  // StopExtend ran
 	broken      error // a content mismatch: nothing more is forwarded
 	last        delta.PointID
+	confirmed   bool // last was acknowledged to this process, not read from a pin
 	lastTime    time.Time
 	lastForward time.Time
 	since       time.Time // when Extend was called
@@ -249,7 +250,7 @@ func (e *extension) record(ctx context.Context, res ForwardResult, err error) {
 		e.lastForward = now
 		e.bytes += res.StreamBytes
 		if !res.Point.IsZero() {
-			e.last, e.lastTime = res.Point, res.Time
+			e.last, e.lastTime, e.confirmed = res.Point, res.Time, true
 		}
 		if res.Points > 0 {
 			e.log.Debug("forwarded", "point", res.Point, "base", res.Base, "points", res.Points, "bytes", res.StreamBytes)

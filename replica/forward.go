@@ -16,8 +16,9 @@ const pinAttempts = 5
 
 // forward sends the group's latest point P to the extended replica:
 //
-//  1. when P is the one pinned point of the extension, the extended
-//     replica acknowledged it already: nothing is sent, nothing dialed;
+//  1. when P is the point the extended replica acknowledged last, to this
+//     process, nothing is sent, nothing dialed (a pin alone does not say
+//     so: a forward that failed leaves its point pinned);
 //  2. dial and read the extended replica's status: its latest point L is
 //     the base (zero: the initial copy, after creating the group there);
 //     L is in this replica's chain — the extension pinned it when it was
@@ -45,11 +46,10 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	if err != nil {
 		return ForwardResult{}, err
 	}
-	pins, err := e.pinned(ctx, g)
-	if err != nil {
-		return ForwardResult{}, err
-	}
-	if len(pins) == 1 && pins[0].Point == latest.ID {
+	e.mu.Lock()
+	done := e.confirmed && e.last == latest.ID
+	e.mu.Unlock()
+	if done {
 		return ForwardResult{Point: latest.ID, Base: latest.ID, Time: latest.Time}, nil
 	}
 

@@ -484,6 +484,35 @@ func ids(pts []checkpoint.Point) []delta.PointID {
 	return out
 }
 
+// TestExtendedCutInitialCopy cuts the initial copy: its point stays
+// pinned, and the next forward still sends it (a pin does not mean the
+// extended replica has the point).
+func TestExtendedCutInitialCopy(t *testing.T) {
+	c := newChain(t, checkpoint.Retention{})
+	ext := newHop(t, c.ctx, c.clk, c.net, "ext", "replica")
+	ext.pause()
+	for _, n := range []int64{1, 100, 5000, 100_000} {
+		c.net.SetFaults("replica", "ext", memory.Faults{CutAfter: n})
+		ext.start(false)
+		c.b.extendWith("vm", replica.ExtendConfig{Replica: ext.addr, ChunkSize: 4096})
+		ev := c.b.forwarded()
+		require.Error(t, ev.Err, "cut after %d bytes", n)
+		assert.Subset(t, []delta.PointID{c.b.latest("vm")}, c.b.pins("vm"), "pinned once the status was read")
+
+		c.net.SetFaults("replica", "ext", memory.Faults{})
+		res, err := c.b.host.ForwardNow(c.ctx, "vm")
+		<-c.b.fwd
+		require.NoError(t, err, "after the cut at %d", n)
+		assert.True(t, res.Base.IsZero(), "the initial copy is sent")
+		sameImages(t, c.b, ext, "vm", res.Point)
+
+		// Again from scratch: no extension, no group on the extended replica.
+		require.NoError(t, c.b.host.StopExtend(c.ctx, "vm"))
+		ext.stop()
+		ext.fs = vfs.NewMem()
+	}
+}
+
 // TestExtendedCutForward cuts the connection to the extended replica
 // after a number of bytes: it stays at its point, the base stays pinned,
 // and the next forward succeeds.
@@ -606,9 +635,9 @@ func TestExtendedResumesAfterRestart(t *testing.T) {
 	require.Len(t, st, 1)
 	assert.Equal(t, p2, st[0].LastPoint, "found from the pin")
 	c.b.serve()
-	ev := c.b.forwarded() // the loop's first forward: nothing new
+	ev := c.b.forwarded() // the loop's first forward asks: nothing new
 	require.NoError(t, ev.Err)
-	assert.Equal(t, replica.ForwardResult{Point: p2, Base: p2, Time: ev.Result.Time}, ev.Result)
+	assert.Equal(t, replica.ForwardResult{Point: p2, Base: p2, Time: ev.Result.Time, Replayed: true}, ev.Result)
 
 	p3 := c.cycle(10).Point
 	res, err = c.b.host.ForwardNow(c.ctx, "vm")

@@ -408,8 +408,10 @@
 // Failback is the same again in the other direction: back.PlannedFailover
 // on hv2, ph2.Demote(ctx, "vm-42", rh2) (which commits hv2's clone into
 // rh2's store instead of copying), rh1.Reverse toward hv2. A reverse
-// relationship's writes live in its clone while its process runs: Demote
-// before a restart, or the next Reverse starts again from the point.
+// relationship writes to its clone; Relationship.Sync makes the writes
+// durable, and a Reverse after a restart reopens the clone with them (the
+// relationship is then ResynchronizationRequired: a hash comparison finds
+// what the other side lacks).
 //
 // # Split brain
 //

@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,9 +65,11 @@ type ReverseConfig struct {
 // Errors: ErrUnknownGroup; a *StateError unless FailedOver; ErrGroupExists
 // when p has a relationship of the group or the group is reversed
 // already; ErrInvalidConfig; the store's errors. On error nothing changed.
-// Writes made to the clone survive this process only while it runs (a
-// clone cannot be reopened by Reverse): stop writing before a restart and
-// Demote toward the other side, or the next Reverse starts from the point.
+// Writes to the clone survive a crash or restart once Relationship.Sync
+// returned: a Reverse after a restart (or after the relationship was
+// removed) reopens the clone with them, and the relationship starts
+// ResynchronizationRequired, since what reached the other side is not known
+// here (Resynchronize compares hashes; nothing is copied whole).
 func (h *ReplicaHost) Reverse(ctx context.Context, group string, p *PrimaryHost, cfg ReverseConfig) (*Relationship, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w: Reverse without a PrimaryHost", ErrInvalidConfig)
@@ -137,13 +141,20 @@ func (h *ReplicaHost) reverse(ctx context.Context, g checkpoint.Group, p *Primar
 		return nil, fmt.Errorf("%w: ReverseConfig.Replica is empty", ErrInvalidConfig)
 	}
 	geoms := spec.Geometries()
-	clone, err := h.cloneFresh(ctx, g, latest, reverseClone)
+	clone, reopened, err := h.reverseCloneOf(ctx, g, latest)
 	if err != nil {
 		return nil, err
+	}
+	var written []*delta.Set
+	if reopened {
+		written = clone.WrittenBlocks()
 	}
 	side := &reverseSide{h: h, clone: clone, point: latest}
 	for i, v := range clone.Volumes() {
 		wv := &writtenVolume{v: v, geo: geoms[i], written: delta.NewSet(geoms[i].Blocks())}
+		if i < len(written) && written[i] != nil && written[i].Len() == geoms[i].Blocks() {
+			wv.written = written[i].Clone()
+		}
 		side.vols = append(side.vols, wv)
 		gc.Volumes = append(gc.Volumes, VolumeConfig{Name: spec.Volumes[i].ID, Volume: wv, Size: spec.Volumes[i].Size})
 	}
@@ -171,8 +182,15 @@ func (h *ReplicaHost) reverse(ctx context.Context, g checkpoint.Group, p *Primar
 		ours = changeMap{Kind: changesUnknown}
 	}
 	r.roles.side = side
-	r.roles.pending = &reversePending{point: latest, ours: ours}
-	if err := r.transition("reverse", Replicating); err != nil {
+	to := Replicating
+	if reopened {
+		// What the clone's writes since the point have reached on the other
+		// side is not known here: compare hashes.
+		to = ResynchronizationRequired
+	} else {
+		r.roles.pending = &reversePending{point: latest, ours: ours}
+	}
+	if err := r.transition("reverse", to); err != nil {
 		r.tracker.Close()
 		clone.Discard(ctx)
 		return nil, err
@@ -182,8 +200,49 @@ func (h *ReplicaHost) reverse(ctx context.Context, g checkpoint.Group, p *Primar
 		clone.Discard(ctx)
 		return nil, err
 	}
-	r.log.Info("reverse replication set up", "point", latest.ID, "replica", cfg.Replica, "promoted", rec.Role.Promoted)
+	r.log.Info("reverse replication set up", "point", latest.ID, "replica", cfg.Replica, "promoted", rec.Role.Promoted, "reopened", reopened)
 	return r, nil
+}
+
+// reverseCloneOf returns the clone a reverse relationship writes through:
+// the one an earlier Reverse left (reopened with the writes its last Sync
+// made durable, reopened true), or a new clone of latest.
+func (h *ReplicaHost) reverseCloneOf(ctx context.Context, g checkpoint.Group, latest checkpoint.Point) (checkpoint.Clone, bool, error) {
+	names, err := g.Clones(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if slices.Contains(names, reverseClone) {
+		c, err := g.OpenClone(ctx, reverseClone)
+		switch {
+		case err == nil && c.Point().ID == latest.ID:
+			return c, true, nil
+		case err == nil, errors.Is(err, checkpoint.ErrUnknownClone):
+			// Of another point, or what an interrupted Clone left:
+			// cloneFresh discards it.
+		default:
+			return nil, false, err
+		}
+	}
+	c, err := h.cloneFresh(ctx, g, latest, reverseClone)
+	return c, false, err
+}
+
+// Sync makes the writes made through Volume durable where the
+// relationship's volumes need it: a relationship made by
+// ReplicaHost.Reverse writes to a clone in the replica host's store, and
+// once Sync returned its writes survive a crash or restart (a later
+// Reverse reopens the clone; the relationship is then
+// ResynchronizationRequired). For any other relationship the volumes are
+// the host's own and Sync does nothing. After Remove it returns ErrClosed.
+func (r *Relationship) Sync() error {
+	if r.removed() {
+		return ErrClosed
+	}
+	if side := r.roles.side; side != nil {
+		return side.clone.Sync()
+	}
+	return nil
 }
 
 // removed reports whether the relationship was removed or its host closed.

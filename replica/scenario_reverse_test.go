@@ -288,3 +288,48 @@ func TestUnplannedFailback(t *testing.T) {
 	assert.Equal(t, images(t, ra, plannedSize), got)
 	assert.Equal(t, replica.ResyncResult{}, ra.LastResync())
 }
+
+// The new primary restarts: its reverse clone, with the writes Sync made
+// durable, is reopened by the next Reverse, and a resynchronization sends
+// the old primary only what it lacks.
+func TestReverseReopensCloneAfterRestart(t *testing.T) {
+	seed := uint64(rand.Uint32())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	w := newTwoHosts(t)
+	rel, _ := w.enableOnA(rng)
+	_, err := rel.PlannedFailover(w.ctx)
+	require.NoError(t, err)
+	require.NoError(t, w.a.p.Demote(w.ctx, "vm1", w.a.rh))
+	rb, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(0), 5, 6)
+	_, err = rb.Cycle(w.ctx)
+	require.NoError(t, err)
+	writeBlocks(t, rng, rb.Volume(1), 7) // not sent
+	require.NoError(t, rb.Sync())
+	want := images(t, rb, plannedSize)
+
+	w.b.restartPrimary()
+	assert.ErrorIs(t, rb.Sync(), replica.ErrClosed)
+	assert.Equal(t, replica.FailedOver, w.b.state("vm1"))
+	rb2, err := w.b.rh.Reverse(w.ctx, "vm1", w.b.p, replica.ReverseConfig{Replica: w.a.addr()})
+	require.NoError(t, err)
+	assert.Equal(t, want, images(t, rb2, plannedSize), "the synced writes survived")
+	assert.Equal(t, replica.ResynchronizationRequired, rb2.State())
+	rr, err := rb2.Resynchronize(w.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rr.DifferingBlocks)
+	_, got := w.a.latestImages("vm1")
+	assert.Equal(t, want, got)
+
+	// Failback still commits the reopened clone's writes.
+	writeBlocks(t, rng, rb2.Volume(0), 8)
+	res, err := rb2.PlannedFailover(w.ctx)
+	require.NoError(t, err)
+	final := images(t, rb2, plannedSize)
+	require.NoError(t, w.b.p.Demote(w.ctx, "vm1", w.b.rh))
+	pt, bgot := w.b.latestImages("vm1")
+	assert.Equal(t, res.Point, pt.ID)
+	assert.Equal(t, final, bgot)
+}

@@ -73,6 +73,3 @@ func readFileLimit(path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// mkdirAll creates dir and its parents, private to the user.
-func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,6 +194,3 @@ func abs(p string) string {
 	}
 	return p
 }
-
-// errNotSupported marks an operation this build cannot carry out.
-var errNotSupported = errors.New("not supported by this build")

@@ -74,9 +74,14 @@ func TestEndToEnd(t *testing.T) {
 	storeB := filepath.Join(dir, "b", "store")
 	srvB := startServe(t, append([]string{"--store", storeB, "--listen", "127.0.0.1:0", "--allow", "hosta.test=vm*"}, b.flags()...)...)
 
+	// One process per store: a second serve is refused.
+	r := cli(t, append([]string{"serve", "--store", storeB, "--listen", "127.0.0.1:0"}, b.flags()...)...)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "in use by another blockrep process")
+
 	// An unauthorized primary gets nothing.
 	in := hc["intruder.test"]
-	r := cli(t, append([]string{"enable", "--state", filepath.Join(dir, "intruder"), "--group", "vm1", "--volume", disk,
+	r = cli(t, append([]string{"enable", "--state", filepath.Join(dir, "intruder"), "--group", "vm1", "--volume", disk,
 		"--replica", srvB.addr}, in.flags()...)...)
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "unauthorized")

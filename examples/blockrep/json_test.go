@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -115,7 +116,7 @@ func TestPrimaryHealth(t *testing.T) {
 func TestStatusStateJSON(t *testing.T) {
 	dir := t.TempDir()
 	sd := stateDir{root: dir}
-	require.NoError(t, mkdirAll(sd.groupsDir()))
+	require.NoError(t, os.MkdirAll(sd.groupsDir(), 0o700))
 	last := delta.PointID{9, 9}
 	st := &groupState{
 		Version: stateVersion, Group: "vm1", Volumes: []string{filepath.Join(dir, "a.img")}, Sizes: []int64{1 << 20},

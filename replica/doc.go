@@ -128,6 +128,15 @@
 // written before. When the tracking state is lost, the relationship is
 // ResynchronizationRequired.
 //
+// # Changes made behind the tracker's back
+//
+// A host tool whose volumes are files other programs write (the blockrep
+// CLI, examples/blockrep) finds their changes by comparing page hashes
+// with those of the last acknowledged cycle (delta.Scan) and hands the
+// changed blocks to Relationship.MarkChanged before the cycle, which then
+// sends them with whatever the tracker holds. It keeps the new hashes only
+// once the point is acknowledged, so a failed cycle loses nothing.
+//
 // # Resynchronization
 //
 // When which blocks changed is unknown — the tracking state was lost, the
@@ -273,8 +282,8 @@
 // resynchronization does, and sends only the blocks that differ, on top
 // of it (ForwardResult.Resync). A group failed over on the extended
 // replica refuses forwards (ErrReplicaFailedOver). An acknowledgement with
-// another content hash than P's returns ErrForwardMismatch and stops the
-// extension until StopExtend and Extend.
+// another content hash than P's returns ErrForwardMismatch; the next
+// forward then compares hash trees too instead of trusting the id.
 //
 // # Restarting the replica host
 //

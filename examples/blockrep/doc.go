@@ -76,7 +76,10 @@
 // of the group's latest point in the store, and records it in
 // DIR/blockrep-reverse.json, so a restarted serve resumes it. "sync
 // --store DIR --group G" runs one of its cycles now, and "failover
-// --planned --store DIR --group G" hands it back.
+// --planned --store DIR --group G" hands it back. The tool writes nothing
+// to that clone (use export for the image); the library keeps its writes
+// only while serve runs, and a restarted serve replicates back from the
+// group's latest point.
 //
 // After an unplanned failover was completed, "reverse --state DIR --group
 // G" on the old primary keeps its files as the replica (only the blocks

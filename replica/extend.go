@@ -39,7 +39,9 @@ var (
 	// ErrForwardMismatch is returned by a forward whose extended replica
 	// acknowledged the point with another content hash than this replica
 	// records for it: the two hold different data under the same point id.
-	// The extension forwards nothing more until StopExtend and Extend.
+	// Health is Critical, and the next forward of a newer point compares
+	// hash trees instead of trusting the id, which repairs the extended
+	// replica.
 	ErrForwardMismatch = errors.New("replica: extended replica acknowledged another content than this replica's point")
 )
 

@@ -37,7 +37,7 @@ type extension struct {
 
 	mu          sync.Mutex
 	stopped     bool  // StopExtend ran
-	broken      error // a content mismatch: nothing more is forwarded
+	suspect     bool  // the extended replica acknowledged other content: resync
 	last        delta.PointID
 	confirmed   bool // last was acknowledged to this process, not read from a pin
 	lastTime    time.Time
@@ -182,16 +182,12 @@ func (e *extension) forwardOnce(ctx context.Context) (ForwardResult, error) {
 	}
 	defer e.release()
 	e.mu.Lock()
-	stopped, broken := e.stopped, e.broken
+	stopped := e.stopped
 	e.mu.Unlock()
 	if stopped {
 		return ForwardResult{}, fmt.Errorf("%w: %q", ErrNotExtended, e.group)
 	}
-	var res ForwardResult
-	err := broken
-	if err == nil {
-		res, err = e.forwardTimed(ctx)
-	}
+	res, err := e.forwardTimed(ctx)
 	e.record(ctx, res, err)
 	if f := e.cfg.OnForward; f != nil {
 		f(ForwardEvent{Group: e.group, Replica: e.cfg.Replica, Result: res, Err: err})
@@ -240,13 +236,14 @@ func (e *extension) record(ctx context.Context, res ForwardResult, err error) {
 		e.failures++
 		e.lastErr = err
 		if errors.Is(err, ErrForwardMismatch) {
-			e.broken = err
+			e.suspect = true
 		}
 		e.log.Warn("forward failed", "err", err)
 	default:
 		e.successes++
 		e.failures = 0
 		e.lastErr = nil
+		e.suspect = false
 		e.lastForward = now
 		e.bytes += res.StreamBytes
 		if !res.Point.IsZero() {
@@ -281,7 +278,8 @@ func (e *extension) status(now time.Time) ExtensionStatus {
 	return st
 }
 
-// healthLocked is Critical after an error retrying cannot cure, or when no
+// healthLocked is Critical after an error retrying cannot cure or a
+// content mismatch (until a resync cured it), or when no
 // forward succeeded for MaxTimeSinceSuccess (or two frequencies, if
 // longer); Warning while the last forward failed; Normal otherwise.
 func (e *extension) healthLocked(now time.Time) Health {
@@ -290,7 +288,7 @@ func (e *extension) healthLocked(now time.Time) Health {
 		h.Level = max(h.Level, l)
 		h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
 	}
-	if e.lastErr != nil && (e.broken != nil || isFatal(e.lastErr)) {
+	if e.lastErr != nil && (e.suspect || isFatal(e.lastErr)) {
 		add(Critical, "forwarding needs an operator: %v", e.lastErr)
 	}
 	ref := e.lastForward

@@ -29,7 +29,9 @@ const pinAttempts = 5
 //     chain (the extended replica was rolled back, or made by other
 //     means), the blocks that differ are found by comparing hash trees;
 //  4. on the acknowledgement, whose content hash must be P's, unpin every
-//     point of the extension but P.
+//     point of the extension but P. When the hash differs (ErrForwardMismatch),
+//     the next forward does not trust the extended replica's point and
+//     compares hash trees as in step 3.
 //
 // A failure leaves L and P pinned and the extended replica at L (or at P,
 // if only the acknowledgement was lost: the next status says so, and the
@@ -47,7 +49,7 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 		return ForwardResult{}, err
 	}
 	e.mu.Lock()
-	done := e.confirmed && e.last == latest.ID
+	done, suspect := e.confirmed && e.last == latest.ID, e.suspect
 	e.mu.Unlock()
 	if done {
 		return ForwardResult{Point: latest.ID, Base: latest.ID, Time: latest.Time}, nil
@@ -61,6 +63,14 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	base, known, err := e.base(ctx, g, st)
 	if err != nil {
 		return ForwardResult{}, err
+	}
+	if suspect && known && !base.IsZero() {
+		// The extended replica's point has our id but acknowledged other
+		// content: compare hashes instead of trusting the id.
+		if base == latest.ID {
+			return ForwardResult{}, fmt.Errorf("%w: point %s of %q differs on %s; it is resynchronized with the next point", ErrForwardMismatch, base, e.group, e.cfg.Replica)
+		}
+		known = false
 	}
 	if base == latest.ID {
 		// The extended replica committed P; its acknowledgement was lost.

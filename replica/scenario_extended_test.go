@@ -1,8 +1,10 @@
 package replica_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -888,4 +890,60 @@ func TestExtendedReplicaFailedOver(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, p2, res.Point)
 	sameImages(t, c.b, ext, "vm", p2)
+}
+
+// TestExtendedContentMismatch gives the extended replica a point with the
+// replica's id and other content: the forward on it is refused with
+// ErrForwardMismatch, and the forward of the next point compares hash
+// trees and repairs it.
+func TestExtendedContentMismatch(t *testing.T) {
+	c := newChain(t, keepAll) // p1 stays, so the forward builds on it
+	ext := newHop(t, c.ctx, c.clk, c.net, "ext", "replica")
+	bg := c.b.group("vm")
+	p1, err := bg.Latest(c.ctx)
+	require.NoError(t, err)
+	spec := bg.Spec()
+	eg, err := ext.store.CreateGroup(c.ctx, "vm", spec)
+	require.NoError(t, err)
+	var vols []io.ReaderAt
+	var blocks []*delta.Set
+	for i, v := range spec.Volumes {
+		img := make([]byte, v.Size)
+		s := delta.NewSet(v.Size / extBlock)
+		if i == 0 {
+			copy(img, bytes.Repeat([]byte{0x5A}, extBlock))
+			s.Add(0)
+		}
+		vols, blocks = append(vols, bytes.NewReader(img)), append(blocks, s)
+	}
+	src, err := delta.NewSource(vols, spec.Geometries(), blocks)
+	require.NoError(t, err)
+	var stream bytes.Buffer
+	enc, err := delta.NewEncoder(&stream, delta.Header{Group: "vm", New: p1.ID, Time: p1.Time, Consistency: p1.Consistency, BlockSize: spec.BlockSize, Volumes: spec.Volumes})
+	require.NoError(t, err)
+	_, err = enc.Encode(c.ctx, src)
+	require.NoError(t, err)
+	_, err = eg.Apply(c.ctx, &stream)
+	require.NoError(t, err)
+	p2 := c.cycle(10).Point
+
+	c.b.extend("vm", ext, replica.Frequency5m, checkpoint.Retention{})
+	ev := c.b.forwarded()
+	require.ErrorIs(t, ev.Err, replica.ErrForwardMismatch)
+	assert.Equal(t, p2, ext.latest("vm"), "applied on the wrong base")
+	assert.Equal(t, replica.Critical, c.b.host.Extensions()[0].Health.Level)
+	_, err = c.b.host.ForwardNow(c.ctx, "vm")
+	<-c.b.fwd
+	require.ErrorIs(t, err, replica.ErrForwardMismatch, "no newer point to repair it with")
+
+	p3 := c.cycle(10).Point
+	res, err := c.b.host.ForwardNow(c.ctx, "vm")
+	<-c.b.fwd
+	require.NoError(t, err)
+	assert.True(t, res.Resync)
+	assert.Equal(t, p2, res.Base)
+	assert.Equal(t, p3, res.Point)
+	sameImages(t, c.b, ext, "vm", p3)
+	assert.Equal(t, replica.Normal, c.b.host.Extensions()[0].Health.Level)
+	assert.Equal(t, []delta.PointID{p3}, c.b.pins("vm"))
 }

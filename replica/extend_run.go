@@ -36,8 +36,8 @@ type extension struct {
 	loopDone chan struct{}
 
 	mu          sync.Mutex
-	stopped     bool  // StopExtend ran
-	suspect     bool  // the extended replica acknowledged other content: resync
+	stopped     bool // StopExtend ran
+	suspect     bool // the extended replica acknowledged other content: resync
 	last        delta.PointID
 	confirmed   bool // last was acknowledged to this process, not read from a pin
 	lastTime    time.Time

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/checkpoint/vfs"
-	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
 	"github.com/blockrep/blockrep/transport"
 )
@@ -79,6 +79,11 @@ func runReplica(ctx context.Context, spec childSpec, stdin io.Reader, stdout io.
 	}
 	cancel()
 	err = <-served
+	if spec.Profile != "" {
+		// What the replica allocated over its life (alloc_space) and
+		// still held at the end (inuse_space).
+		err = errors.Join(err, writeHeapProfile(strings.TrimSuffix(spec.Profile, ".pprof")+"-heap.pprof"))
+	}
 	return errors.Join(err, rh.Close())
 }
 
@@ -131,10 +136,11 @@ func verifyLatest(ctx context.Context, store checkpoint.Store, req verifyRequest
 		}
 		return latest.Hash.String(), nil
 	}
+	pa, pb := make([]byte, blockSize), make([]byte, blockSize)
 	for _, blk := range req.Blocks {
-		off := blk * delta.DefaultBlockSize
-		n := min(delta.DefaultBlockSize, req.Size-off)
-		if err := compareAt(offsetReader{f, off}, offsetReader{rv, off}, n); err != nil {
+		off := blk * blockSize
+		n := min(blockSize, req.Size-off)
+		if err := compareBuffered(offsetReader{f, off}, offsetReader{rv, off}, n, pa[:n], pb[:n]); err != nil {
 			return "", fmt.Errorf("replica of %s, block %d: %w", req.Volume, blk, err)
 		}
 	}

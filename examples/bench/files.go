@@ -95,8 +95,14 @@ func applyWrites(path string, ws []write) error {
 
 // compareAt compares size bytes of a and b and names the first difference.
 func compareAt(a, b io.ReaderAt, size int64) error {
-	const chunk = 1 << 20
-	pa, pb := make([]byte, chunk), make([]byte, chunk)
+	n := min(1<<20, size)
+	return compareBuffered(a, b, size, make([]byte, n), make([]byte, n))
+}
+
+// compareBuffered is compareAt reading through the caller's buffers, of
+// equal non-zero length.
+func compareBuffered(a, b io.ReaderAt, size int64, pa, pb []byte) error {
+	chunk := int64(len(pa))
 	for off := int64(0); off < size; off += chunk {
 		n := int(min(chunk, size-off))
 		if _, err := a.ReadAt(pa[:n], off); err != nil && !(errors.Is(err, io.EOF) && off+int64(n) == size) {

@@ -58,9 +58,10 @@ func (b *bench) ratios(wl *workload) {
 // notes says how the figures were taken.
 func (b *bench) notes() {
 	n := []string{
-		"Each side runs as child processes of this program: blockrep's primary and replica hosts (a fresh pair each round, " +
-			"talking over transport/tcp), rsync's client and daemon (a fresh daemon each round). Peak RSS is the larger of the " +
-			"two processes' maximum resident set, from the kernel's rusage of each exited child.",
+		"Each side runs as child processes of this program: blockrep's primary host (a fresh process each round) and replica " +
+			"host (one process serving all rounds of a workload, as a replica host serves cycle after cycle; a fresh one each " +
+			"initial round), talking over transport/tcp; rsync's client and daemon (a fresh daemon each round). Peak RSS is the " +
+			"larger of the two processes' maximum resident set, from the kernel's rusage of each exited child (JSON: per process).",
 		"blockrep's time is the operation alone as the primary sees it (Enable+InitialReplication, Cycle, scan+Cycle, " +
 			"Resynchronize; for apply Group.Apply), not process start nor Reattach; it includes the TLS handshake. " +
 			"rsync's time is its client's wall time, process start included (a few ms).",

@@ -38,8 +38,9 @@ type Config struct {
 	// forward reports a point the extended replica does not have (else the
 	// extension is stopped and started anew), and "replica-op" fails when
 	// StartTestFailover of the latest point fails with
-	// checkpoint.ErrUnknownPoint (else it is taken as a refusal). See the
-	// package's regression tests.
+	// checkpoint.ErrUnknownPoint (else it is taken as a refusal), and
+	// "downstream-point-kept" is checked (else the convergence checks that
+	// the extended replica catches up). See the package's regression tests.
 	Strict bool
 	// CorruptControl lets corruption faults hit every frame in both
 	// directions, control messages included (false: only frames from the

@@ -68,7 +68,7 @@
 //     downstream-point-kept: the extended replica's points are points the
 //     replica had, in order, equal in content; a forward reported done left
 //     its point there; the replica keeps the point the extended replica is
-//     at, for the next forward to build on;
+//     at, for the next forward to build on (with Config.Strict);
 //   - resync-identical: after a resynchronization both sides are identical;
 //   - planned-failover, planned-failover-lossless, reverse-identical: a
 //     planned failover loses nothing (its final point is the primary's image,

@@ -14,7 +14,7 @@ import (
 // file: it never panics, a state it accepts names the group and has
 // matching volumes and sizes, and saving it loads back the same.
 func FuzzStateFile(f *testing.F) {
-	f.Add([]byte(`{"version":1,"group":"vm1","volumes":["/a.img"],"sizes":[4096],"replica":"h:1","frequency":"30s","point_every":"1h0m0s","block_size":65536,"initial":"network","state":"Replicating","last_point":"00000000000000000000000000000000","pending_point":"00000000000000000000000000000000","exported_point":"00000000000000000000000000000000","stats":{"window_start":"2026-11-25T00:00:00Z","successful_cycles":1,"missed_cycles":0,"errors":0,"total_delta_bytes":1,"max_delta_bytes":1,"total_latency":"1s","max_latency":"1s","consecutive_failures":0}}`))
+	f.Add([]byte(`{"version":1,"group":"vm1","volumes":["/a.img"],"sizes":[4096],"replica":"h:1","frequency":"30s","point_every":"1h0m0s","block_size":65536,"initial":"network","state":"Replicating","last_point":"00000000000000000000000000000000","exported_point":"00000000000000000000000000000000","stats":{"window_start":"2026-11-25T00:00:00Z","successful_cycles":1,"missed_cycles":0,"errors":0,"total_delta_bytes":1,"max_delta_bytes":1,"total_latency":"1s","max_latency":"1s","consecutive_failures":0}}`))
 	f.Add([]byte(`{"version":1,"group":"vm1","volumes":[],"sizes":[]}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Add([]byte(`[]`))

@@ -159,7 +159,7 @@ func (g *primaryGroup) attach(ctx context.Context) error {
 			// acknowledged; the seed is no such point. Reattach on any
 			// id: the initial replication is the resynchronization
 			// against the seed, which does not depend on it.
-			placeholder := st.PendingPoint
+			placeholder := st.newestPending()
 			if placeholder.IsZero() {
 				if placeholder, err = delta.NewPointID(nil); err != nil {
 					return err
@@ -168,12 +168,14 @@ func (g *primaryGroup) attach(ctx context.Context) error {
 			g.seedResync = true
 			return g.reattach(ctx, placeholder)
 		}
-		if err == nil || st.PendingPoint.IsZero() || !errors.Is(err, replica.ErrGroupExists) {
+		if err == nil || len(st.PendingPoints) == 0 || !errors.Is(err, replica.ErrGroupExists) {
 			return err
 		}
 		// The replica holds points: the initial copy was committed but
 		// its acknowledgement lost. Build on it.
-		return g.reattach(ctx, st.PendingPoint)
+		// (If the newest is not the one, the first cycle finds the
+		// replica at an unknown point and tries the others.)
+		return g.reattach(ctx, st.newestPending())
 	}
 	return g.reattach(ctx, st.LastPoint)
 }
@@ -245,10 +247,11 @@ func (g *primaryGroup) state() replica.State {
 	return g.rel.State()
 }
 
-// recordPending makes id the group's pending point, durably, before the
-// replica can hear of it.
+// recordPending adds id to the group's pending points, durably, before
+// the replica can hear of it.
 func (g *primaryGroup) recordPending(id delta.PointID) error {
-	g.st.PendingPoint = id
+	p := append([]delta.PointID{id}, g.st.PendingPoints...)
+	g.st.PendingPoints = p[:min(len(p), maxPending)]
 	return g.dir.save(g.st)
 }
 

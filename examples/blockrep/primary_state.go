@@ -24,11 +24,12 @@ const (
 	stateGroupsDir = "groups"
 	stateVersion   = 1
 	maxStateFile   = 1 << 20
+	maxPending     = 8
 )
 
 // groupState is what the primary keeps of one group between processes.
 // It is replaced atomically; the fields that record progress (LastPoint,
-// PendingPoint, the page hashes) are written only once what they describe
+// PendingPoints, the page hashes) are written only once what they describe
 // is durable on the replica, or before it could be.
 type groupState struct {
 	Version    int      `json:"version"`
@@ -61,10 +62,11 @@ type groupState struct {
 	// the initial replication); LastTime its instant.
 	LastPoint delta.PointID `json:"last_point"`
 	LastTime  time.Time     `json:"last_time,omitzero"`
-	// PendingPoint is the id of the point last announced to the replica
-	// and not acknowledged: if the replica committed it before the
-	// acknowledgement was lost, the next cycle builds on it.
-	PendingPoint delta.PointID `json:"pending_point"`
+	// PendingPoints are the ids of the points announced to the replica
+	// and not acknowledged, newest first (at most maxPending): if the
+	// replica committed one before its acknowledgement was lost, the next
+	// cycle builds on it.
+	PendingPoints []delta.PointID `json:"pending_points,omitempty"`
 	// Exported is the point a media initial replication wrote to the
 	// media and the replica has not imported yet; ExportedTime its instant.
 	Exported     delta.PointID `json:"exported_point"`
@@ -147,6 +149,8 @@ func (st *groupState) check(g string) error {
 		return errors.New("volumes and sizes do not match")
 	case st.Replica == "":
 		return errors.New("no replica address")
+	case len(st.PendingPoints) > maxPending:
+		return fmt.Errorf("%d pending points, at most %d", len(st.PendingPoints), maxPending)
 	}
 	return nil
 }
@@ -177,6 +181,14 @@ func (s stateDir) groups() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// newestPending returns the newest pending point (zero when none).
+func (st *groupState) newestPending() delta.PointID {
+	if len(st.PendingPoints) == 0 {
+		return delta.PointID{}
+	}
+	return st.PendingPoints[0]
 }
 
 // initialMode is the library's initial replication mode, and the media

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/delta"
 	"github.com/blockrep/blockrep/replica"
 )
@@ -128,7 +130,7 @@ func (g *primaryGroup) sync(ctx context.Context, scheduled bool) (syncResult, er
 		if err := g.saveHashes(scans); err != nil {
 			return out, err
 		}
-		g.st.Exported, g.st.ExportedTime, g.st.PendingPoint = id, at, delta.PointID{}
+		g.st.Exported, g.st.ExportedTime, g.st.PendingPoints = id, at, nil
 		if err := g.saveState(); err != nil {
 			return out, err
 		}
@@ -194,25 +196,37 @@ func (g *primaryGroup) cycle(ctx context.Context) (replica.CycleResult, []*delta
 		return replica.CycleResult{}, nil, err
 	}
 	res, err := g.rel.Cycle(ctx)
-	if err == nil || g.rel.State() != replica.ResynchronizationRequired ||
-		g.st.PendingPoint.IsZero() || g.st.PendingPoint == g.st.LastPoint {
+	for try := 0; try < 3 && err != nil && errors.Is(err, checkpoint.ErrBaseMismatch) && len(g.st.PendingPoints) > 0; try++ {
+		// The replica committed a point while this cycle was on its way:
+		// the apply of an earlier process's delta, finishing after that
+		// process died. Ask again: the replica's status now names it.
+		res, err = g.rel.Cycle(ctx)
+	}
+	if err == nil || g.rel.State() != replica.ResynchronizationRequired {
 		return res, scans, err
 	}
-	// The replica is at a point this relationship does not know: the one
-	// an earlier process announced and never heard acknowledged, if the
-	// replica committed it. Reattach on it and try once more.
-	pending := g.st.PendingPoint
-	if rerr := g.host.Remove(ctx, g.st.Group); rerr != nil {
-		return res, scans, errors.Join(err, rerr)
+	// The replica is at a point this relationship does not know: one an
+	// earlier process announced and never heard acknowledged, if the
+	// replica committed it. Reattach on each, newest first.
+	for _, pending := range slices.Clone(g.st.PendingPoints) {
+		if pending == g.st.LastPoint {
+			continue
+		}
+		if rerr := g.host.Remove(ctx, g.st.Group); rerr != nil {
+			return res, scans, errors.Join(err, rerr)
+		}
+		g.rel = nil
+		if rerr := g.reattach(ctx, pending); rerr != nil {
+			return res, scans, errors.Join(err, rerr)
+		}
+		if err := g.mark(scans); err != nil {
+			return replica.CycleResult{}, nil, err
+		}
+		res, err = g.rel.Cycle(ctx)
+		if err == nil || g.rel.State() != replica.ResynchronizationRequired {
+			return res, scans, err
+		}
 	}
-	g.rel = nil
-	if rerr := g.reattach(ctx, pending); rerr != nil {
-		return res, scans, errors.Join(err, rerr)
-	}
-	if err := g.mark(scans); err != nil {
-		return replica.CycleResult{}, nil, err
-	}
-	res, err = g.rel.Cycle(ctx)
 	return res, scans, err
 }
 
@@ -233,7 +247,7 @@ func (g *primaryGroup) commit(point delta.PointID, at time.Time, scans []*delta.
 	if err := g.saveHashes(scans); err != nil {
 		return err
 	}
-	g.st.LastPoint, g.st.LastTime, g.st.PendingPoint = point, at, delta.PointID{}
+	g.st.LastPoint, g.st.LastTime, g.st.PendingPoints = point, at, nil
 	return nil
 }
 

@@ -79,7 +79,13 @@ func runImport(env *cmdEnv, args []string) error {
 		return err
 	}
 	if f.json {
-		return writeJSON(env.stdout, res)
+		return writeJSON(env.stdout, struct {
+			Group    string    `json:"group"`
+			Point    pointJSON `json:"point"`
+			Bytes    int64     `json:"bytes"`
+			Replayed bool      `json:"replayed"`
+			Created  bool      `json:"created"`
+		}{res.Group, pointOf(res.Point), res.Bytes, res.Replayed, res.Created})
 	}
 	what := "imported"
 	if res.Replayed {

@@ -162,3 +162,18 @@ func TestStatusStateJSON(t *testing.T) {
 	assert.Equal(t, 1, run(context.Background(), []string{"status", "--state", dir, "--json"}, &out, &errb))
 	assert.Contains(t, errb.String(), `names group "vm2"`)
 }
+
+func TestExtensionJSONIsSnakeCase(t *testing.T) {
+	e := replica.ExtensionStatus{Group: "g", Replica: "hv3:7300", Frequency: 5 * time.Minute,
+		Retention: checkpoint.Retention{Additional: 3, Spacing: time.Hour}, LastPoint: delta.PointID{7}, Successes: 2, Bytes: 99}
+	st := replicaStatus{Group: "g", Role: "replica", State: replica.Replicating, Extension: extensionOf(e)}
+	b, err := json.Marshal([]replicaStatus{st})
+	require.NoError(t, err)
+	var doc any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	requireSnake(t, doc, "")
+	ext := doc.([]any)[0].(map[string]any)["extension"].(map[string]any)
+	assert.Equal(t, "5m0s", ext["frequency"])
+	assert.Equal(t, 3.0, ext["retention_points"])
+	assert.Equal(t, delta.PointID{7}.String(), ext["last_point"])
+}

@@ -25,7 +25,34 @@ type replicaStatus struct {
 	// primary after a failover.
 	Reverse *reverseStatus `json:"reverse,omitempty"`
 	// Extension is set for a group forwarded to a further replica.
-	Extension *replica.ExtensionStatus `json:"extension,omitempty"`
+	Extension *extensionJSON `json:"extension,omitempty"`
+}
+
+// extensionJSON is replica.ExtensionStatus with snake_case names
+// throughout (the library's retention has none).
+type extensionJSON struct {
+	Replica          string         `json:"replica"`
+	Frequency        string         `json:"frequency"`
+	RetentionPoints  int            `json:"retention_points"`
+	RetentionSpacing string         `json:"retention_spacing"`
+	LastPoint        string         `json:"last_point,omitempty"`
+	LastPointTime    time.Time      `json:"last_point_time,omitzero"`
+	LastForward      time.Time      `json:"last_forward,omitzero"`
+	Successes        int64          `json:"successes"`
+	Errors           int64          `json:"errors"`
+	Bytes            int64          `json:"bytes"`
+	LastError        string         `json:"last_error,omitempty"`
+	Health           replica.Health `json:"health"`
+}
+
+func extensionOf(e replica.ExtensionStatus) *extensionJSON {
+	x := &extensionJSON{Replica: e.Replica, Frequency: e.Frequency.String(), RetentionPoints: e.Retention.Additional,
+		RetentionSpacing: e.Retention.Spacing.String(), LastPointTime: e.LastPointTime, LastForward: e.LastForward,
+		Successes: e.Successes, Errors: e.Errors, Bytes: e.Bytes, LastError: e.LastError, Health: e.Health}
+	if !e.LastPoint.IsZero() {
+		x.LastPoint = e.LastPoint.String()
+	}
+	return x
 }
 
 // reverseStatus is the primary side of a reversed group.
@@ -83,8 +110,7 @@ func (h *storeHost) status(ctx context.Context, group string) ([]replicaStatus, 
 		if h.served {
 			for _, e := range h.rh.Extensions() {
 				if e.Group == id {
-					e := e
-					s.Extension = &e
+					s.Extension = extensionOf(e)
 				}
 			}
 		}

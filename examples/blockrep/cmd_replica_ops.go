@@ -74,18 +74,12 @@ func runImport(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	var res replica.ImportResult
+	var res importResult
 	if err := storeRequest(env.ctx, f.store, controlRequest{Op: "import", From: abs}, &res); err != nil {
 		return err
 	}
 	if f.json {
-		return writeJSON(env.stdout, struct {
-			Group    string    `json:"group"`
-			Point    pointJSON `json:"point"`
-			Bytes    int64     `json:"bytes"`
-			Replayed bool      `json:"replayed"`
-			Created  bool      `json:"created"`
-		}{res.Group, pointOf(res.Point), res.Bytes, res.Replayed, res.Created})
+		return writeJSON(env.stdout, res)
 	}
 	what := "imported"
 	if res.Replayed {

@@ -49,7 +49,7 @@ func (h *storeHost) do(ctx context.Context, req controlRequest) (any, error) {
 	case "extend":
 		return h.extend(ctx, req)
 	case "import":
-		return h.rh.Import(ctx, req.From)
+		return h.importMedia(ctx, req.From)
 	case "seed":
 		return h.seed(ctx, req.Group, req.Volumes)
 	case "reverse", "sync", "planned":

@@ -39,3 +39,21 @@ func (h *storeHost) seed(ctx context.Context, group string, paths []string) (see
 	}
 	return seedResult{Group: group, Point: pointOf(p)}, nil
 }
+
+// importResult is what an import request did.
+type importResult struct {
+	Group    string    `json:"group"`
+	Point    pointJSON `json:"point"`
+	Bytes    int64     `json:"bytes"`
+	Replayed bool      `json:"replayed"`
+	Created  bool      `json:"created"`
+}
+
+// importMedia applies a media initial replication's stream.
+func (h *storeHost) importMedia(ctx context.Context, dir string) (importResult, error) {
+	res, err := h.rh.Import(ctx, dir)
+	if err != nil {
+		return importResult{}, err
+	}
+	return importResult{Group: res.Group, Point: pointOf(res.Point), Bytes: res.Bytes, Replayed: res.Replayed, Created: res.Created}, nil
+}

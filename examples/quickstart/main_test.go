@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -279,4 +280,25 @@ func TestInterruptedRunCleansUp(t *testing.T) {
 	left, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	assert.Empty(t, left)
+}
+
+// parseSize takes any string without panicking, and what it accepts is a
+// byte count within its bound; a plain number of bytes comes back as itself.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"4MiB", "1.5 GiB", "65536", "", "MiB", "-1", "1e9", "0.0000001k", "99999999999999999999T", ".", "1..2m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err != nil {
+			return
+		}
+		if n < 0 || n > maxSize*4 {
+			t.Fatalf("parseSize(%q) = %d, outside 0..%d", s, n, int64(maxSize*4))
+		}
+		back, err := parseSize(strconv.FormatInt(n, 10))
+		if err != nil || back != n {
+			t.Fatalf("parseSize(%d) = %d, %v", n, back, err)
+		}
+	})
 }

@@ -134,6 +134,12 @@ func runServe(env *cmdEnv, args []string) error {
 	eg.Go(func() error { return ctl.serve(ctx) })
 	eg.Go(func() error { return ph.Run(ctx) })
 	eg.Go(func() error {
+		host.resyncReverses(ctx, func(group string, err error) {
+			fmt.Fprintf(env.stderr, "blockrep serve: resynchronizing reversed group %s (retried each minute): %v\n", group, err)
+		})
+		return nil
+	})
+	eg.Go(func() error {
 		// A planned failover promoted a group here: replicate it back to
 		// the old primary's serve.
 		for {

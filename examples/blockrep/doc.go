@@ -77,9 +77,9 @@
 // DIR/blockrep-reverse.json, so a restarted serve resumes it. "sync
 // --store DIR --group G" runs one of its cycles now, and "failover
 // --planned --store DIR --group G" hands it back. The tool writes nothing
-// to that clone (use export for the image); the library keeps its writes
-// only while serve runs, and a restarted serve replicates back from the
-// group's latest point.
+// to that clone (use export for the image); a restarted serve reopens it
+// and, since what reached the old primary is not known then,
+// resynchronizes by hash comparison before its cycles go on.
 //
 // After an unplanned failover was completed, "reverse --state DIR --group
 // G" on the old primary keeps its files as the replica (only the blocks

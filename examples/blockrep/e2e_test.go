@@ -263,6 +263,16 @@ func TestEndToEnd(t *testing.T) {
 	requireSameFile(t, filepath.Join(fo, "logs.img"), filepath.Join(dir, "export6", "logs.img"))
 	srvA2.stop(t)
 
+	// A restarted serve resumes its reversed groups: the first sync of
+	// vm1 compares hashes with A (nothing differs) and cycles go on.
+	srvB.stop(t)
+	srvB = startServe(t, append([]string{"--store", storeB, "--listen", srvB.addr, "--allow", "hosta.test=vm*"}, b.flags()...)...)
+	okJSON(t, &sr, "sync", "--store", storeB, "--group", "vm1", "--json")
+	assert.Equal(t, int64(0), sr.Blocks)
+	okJSON(t, &sr, "sync", "--store", storeB, "--group", "vm1", "--json")
+	okJSON(t, &rst, "status", "--store", storeA, "--json")
+	assert.Equal(t, sr.Point, rst[0].LatestPoint)
+
 	// Both serves stop cleanly; a store reads the same without its serve.
 	srvA.stop(t)
 	srvB.stop(t)

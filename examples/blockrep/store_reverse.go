@@ -101,7 +101,8 @@ func (h *storeHost) startReverse(ctx context.Context, rec reverseRecord) (*repli
 }
 
 // startReverses resumes every recorded reversed group (serve, at start).
-// The relationship starts again from the group's latest point.
+// Such a relationship starts ResynchronizationRequired (what reached the
+// old primary is not known here): resyncReverses brings it back.
 func (h *storeHost) startReverses(ctx context.Context) error {
 	recs, err := loadReverses(h.dir)
 	if err != nil {
@@ -135,6 +136,16 @@ func (h *storeHost) syncReversed(ctx context.Context, group string) (syncResult,
 	rel, err := h.ph.Relationship(group)
 	if err != nil {
 		return syncResult{}, fmt.Errorf("group %s is not replicated from this store (blockrep reverse): %w", group, err)
+	}
+	if rel.State() == replica.ResynchronizationRequired {
+		// Resumed by a restarted serve: what the old primary holds is
+		// found by comparing hashes.
+		rs, err := rel.Resynchronize(ctx)
+		if err != nil {
+			return syncResult{}, err
+		}
+		return syncResult{Group: group, Point: rs.Point.String(), Blocks: rs.Blocks, BytesSent: rs.StreamBytes,
+			DurationMS: time.Since(start).Milliseconds()}, nil
 	}
 	res, err := rel.Cycle(ctx)
 	if err != nil {
@@ -176,4 +187,41 @@ type plannedResult struct {
 	Blocks    int64  `json:"blocks"`     // blocks the final cycle sent
 	BytesSent int64  `json:"bytes_sent"` // bytes of its delta
 	Store     string `json:"store"`      // where this host now keeps the group as a replica
+}
+
+// resyncReverses resynchronizes, one after the other, the reversed groups
+// that require it, retrying each minute until ctx is done (serve runs it
+// on a goroutine of its own).
+func (h *storeHost) resyncReverses(ctx context.Context, report func(group string, err error)) {
+	for {
+		pending := false
+		recs, err := loadReverses(h.dir)
+		if err != nil {
+			report("", err)
+			return
+		}
+		for _, r := range recs {
+			rel, err := h.ph.Relationship(r.Group)
+			if err != nil || rel.State() != replica.ResynchronizationRequired {
+				continue
+			}
+			if _, err := rel.Resynchronize(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				pending = true
+				report(r.Group, err)
+			}
+		}
+		if !pending {
+			return
+		}
+		t := time.NewTimer(time.Minute)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }

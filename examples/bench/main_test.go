@@ -165,7 +165,10 @@ func TestFlagsRejectBadValues(t *testing.T) {
 	cfg, err := parseFlags([]string{"-size", "8MiB", "-workloads", "scan, tracked"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"scan", "tracked"}, cfg.workloads)
-	assert.Equal(t, int64(512<<20), cfg.scaleSize)
+	assert.Equal(t, int64(128<<20), cfg.scaleSize, "16 × below 1 GiB")
+	cfg, err = parseFlags([]string{"-size", "1GiB"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, int64(64<<30), cfg.scaleSize, "the issue's 64 GiB beside 1 GiB")
 	assert.Equal(t, 3, cfg.rounds)
 }
 

@@ -185,7 +185,7 @@ func (r *Relationship) transfer(ctx context.Context, full bool) (res CycleResult
 		if errors.Is(err, errUnknownReplicaPoint) {
 			r.transition("replica at an unknown point", ResynchronizationRequired)
 		}
-		return CycleResult{}, err
+		return CycleResult{}, r.recheckRefusal(ctx, err) // refusal_recheck.go
 	}
 	if err := frozen.Commit(ctx); err != nil {
 		// The point is on the replica; the blocks stay dirty and travel

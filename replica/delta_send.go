@@ -91,6 +91,10 @@ func (r *Relationship) sendDelta(ctx context.Context, d outDelta) (ackMsg, delta
 	switch {
 	case errors.As(v.err, &remote):
 		return ackMsg{}, est, fmt.Errorf("replica: %s %s refused: %w", d.what, newID, refusal(v.err))
+	case err != nil && v.err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled):
+		// The reader failed first and cancelled the stream: its error is
+		// the cause (a lost connection), not the cancellation.
+		return ackMsg{}, est, fmt.Errorf("replica: %s %s: %w", d.what, newID, v.err)
 	case err != nil:
 		return ackMsg{}, est, fmt.Errorf("replica: send %s %s: %w", d.what, newID, err)
 	case v.err != nil:

@@ -84,6 +84,13 @@ type envConfig struct {
 	wrap    func(checkpoint.Store) checkpoint.Store
 	timeout time.Duration
 	maxIdle time.Duration
+	dialer  func(transport.Transport) transport.Transport
+}
+
+// withPrimaryTransport wraps the primary's transport (to lose or alter
+// what it receives).
+func withPrimaryTransport(f func(transport.Transport) transport.Transport) envOption {
+	return func(c *envConfig) { c.dialer = f }
 }
 
 func withCycleTimeout(d time.Duration) envOption { return func(c *envConfig) { c.timeout = d } }
@@ -137,8 +144,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	go func() { served <- e.replica.Serve(ctx) }()
+	var tr transport.Transport = net.Endpoint(cfg.primary)
+	if cfg.dialer != nil {
+		tr = cfg.dialer(tr)
+	}
 	e.primary, err = replica.NewPrimaryHost(replica.PrimaryConfig{
-		Transport:     net.Endpoint(cfg.primary),
+		Transport:     tr,
 		Clock:         e.clk,
 		Rand:          &countingReader{},
 		ChunkSize:     cfg.chunk,

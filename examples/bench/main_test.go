@@ -218,3 +218,29 @@ func TestCompareAtFindsTheFirstDifference(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprint(2<<20+5))
 }
+
+// TestRunWithoutRsync runs the program where rsync is not on the PATH: the
+// rsync rows and ratios are left out and a note says why.
+func TestRunWithoutRsync(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var out, stderr bytes.Buffer
+	args := []string{"-size", "4MiB", "-rounds", "1", "-workloads", "tracked,scan", "-json"}
+	require.NoError(t, run(context.Background(), args, strings.NewReader(""), &out, &stderr), stderr.String())
+	var rep report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	assert.Empty(t, rep.Rsync)
+	require.Len(t, rep.Workloads, 2)
+	assert.Equal(t, "tracked", rep.Workloads[0].Name)
+	var sides []string
+	for _, r := range rep.Workloads[0].Rows {
+		sides = append(sides, r.Side)
+	}
+	assert.Equal(t, []string{"blockrep", "limit"}, sides)
+	require.Len(t, rep.Workloads[0].Ratios, 1)
+	assert.Equal(t, "time / limit", rep.Workloads[0].Ratios[0].Name)
+	assert.Equal(t, "scan", rep.Workloads[1].Name)
+	require.Len(t, rep.Workloads[1].Rows, 1)
+	assert.Equal(t, "blockrep", rep.Workloads[1].Rows[0].Side)
+	assert.Empty(t, rep.Workloads[1].Ratios)
+	assert.Contains(t, strings.Join(rep.Notes, "\n"), "rsync is not on the PATH")
+}

@@ -133,7 +133,7 @@ func (r *Relationship) finish(ctx context.Context, initial bool, res CycleResult
 func isFatal(err error) bool {
 	// A failover on the replica ends when someone cancels it there; the
 	// retries then succeed, and Health gives the reason of its own.
-	if errors.Is(err, ErrReplicaFailedOver) {
+	if errors.Is(err, ErrReplicaFailedOver) || errors.Is(err, ErrAwaitingDemote) {
 		return false
 	}
 	var remote *RemoteError

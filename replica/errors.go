@@ -86,6 +86,14 @@ var (
 	// (ReplicaHost.Seed or ReplicaHost.Import has not run). It is
 	// temporary: the next attempt succeeds once the copy is there.
 	ErrSeedMissing = errors.New("replica: the replica does not hold the initial copy yet")
+
+	// ErrAwaitingDemote is returned by the first cycle of a reverse
+	// relationship while the old primary's ReplicaHost does not hold the
+	// group as a replica yet — its relationship is still prepared for
+	// failover, or PrimaryHost.Demote has not run there. It is temporary:
+	// Run retries with back-off and the cycle goes through once the old
+	// primary has demoted.
+	ErrAwaitingDemote = errors.New("replica: the old primary has not demoted yet")
 )
 
 // StateError reports a refused state transition. It wraps ErrInvalidState.

@@ -136,6 +136,10 @@ func (r *Relationship) queryReverse(ctx context.Context, point delta.PointID) (r
 	}
 	info, buf, err := expectReply[reverseInfoMsg](ctx, r.conn, r.buf)
 	r.buf = buf
+	var remote *RemoteError
+	if errors.As(err, &remote) && (remote.Code == CodeStateConflict || remote.Code == CodeUnknownGroup) {
+		return reverseInfoMsg{}, fmt.Errorf("replica: reverse query of %q: %w: %w", r.cfg.ID, ErrAwaitingDemote, err)
+	}
 	if err != nil {
 		return reverseInfoMsg{}, fmt.Errorf("replica: reverse query of %q: %w", r.cfg.ID, err)
 	}

@@ -1,0 +1,4 @@
+package replica
+
+// IsFatalForTest exposes isFatal to the package's external tests.
+var IsFatalForTest = isFatal

@@ -84,7 +84,7 @@ func (h *storeHost) extend(ctx context.Context, req controlRequest) (extendResul
 			return res, fmt.Errorf("group %s is not extended", req.Group)
 		}
 		if h.served {
-			if err := h.rh.StopExtend(ctx, req.Group); err != nil && !errors.Is(err, replica.ErrUnknownGroup) {
+			if err := h.rh.StopExtend(ctx, req.Group); err != nil && !errors.Is(err, replica.ErrNotExtended) && !errors.Is(err, replica.ErrUnknownGroup) {
 				return res, err
 			}
 		}

@@ -125,7 +125,13 @@ func (h *half) send(ctx context.Context, msg []byte) error {
 	if action == Duplicate {
 		d := h.take(len(b))
 		copy(d, b)
-		h.q = append(h.q, queued{b: d, ready: ready})
+		// The copy needs a timer of its own: a clock's channel delivers
+		// once, and the original's reader takes that one value.
+		var dready <-chan time.Time
+		if f.Delay > 0 {
+			dready = h.net.opts.clock.After(f.Delay)
+		}
+		h.q = append(h.q, queued{b: d, ready: dready})
 		h.queued += len(d)
 	}
 	h.signal()

@@ -261,6 +261,44 @@ func TestDelay(t *testing.T) {
 	assert.Len(t, clock.asked, 3)
 }
 
+// TestDuplicateDelayedFrameRegression: a duplicated frame under a delay
+// has a timer of its own. It shared the original's one-shot channel, whose
+// only value the original's reader took, so the copy never became readable.
+func TestDuplicateDelayedFrameRegression(t *testing.T) {
+	clock := &fakeClock{}
+	n := newNetwork(t, 1, memory.WithClock(clock))
+	ctx := t.Context()
+	n.SetFaults("a", "b", memory.Faults{Duplicate: 1, Delay: time.Second})
+	dialed, accepted := connect(t, n, "a", "b")
+	require.NoError(t, dialed.Send(ctx, []byte("frame")))
+	require.Equal(t, []time.Duration{time.Second, time.Second}, clock.asked, "one timer for the frame, one for its copy")
+	assert.False(t, accepted.Readable())
+	clock.fire(0)
+	require.True(t, accepted.Readable())
+	assert.Equal(t, "frame", recvString(t, accepted))
+	assert.False(t, accepted.Readable(), "the copy waits for its own timer")
+	clock.fire(1)
+	require.True(t, accepted.Readable(), "the copy is due once its timer fires")
+	assert.Equal(t, "frame", recvString(t, accepted))
+	assert.False(t, accepted.Readable())
+
+	// A Recv already waiting for the copy returns when its timer fires.
+	require.NoError(t, dialed.Send(ctx, []byte("again")))
+	clock.fire(2)
+	assert.Equal(t, "again", recvString(t, accepted))
+	got := make(chan string, 1)
+	go func() {
+		b, err := accepted.Recv(ctx, nil)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(b)
+	}()
+	clock.fire(3)
+	assert.Equal(t, "again", <-got)
+}
+
 func TestConnFaultsOverrideNetwork(t *testing.T) {
 	n := newNetwork(t, 1)
 	ctx := t.Context()

@@ -90,11 +90,7 @@ func (h *ReplicaHost) startFailover(ctx context.Context, g checkpoint.Group, sel
 			return nil, ctx.Err()
 		}
 	}
-	p, err := sel.pick(ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.cloneFresh(ctx, g, p, failoverClone)
+	c, err := h.cloneSelected(ctx, g, sel, failoverClone)
 	if err != nil {
 		return nil, err
 	}

@@ -111,6 +111,34 @@ func (h *ReplicaHost) openGroup(ctx context.Context, id string) (checkpoint.Grou
 	return g, nil
 }
 
+// cloneAttempts bounds how often a failover or a test failover selects its
+// point again when the one selected was pruned before it could be cloned.
+const cloneAttempts = 5
+
+// cloneSelected clones the point of g that sel selects under name. A delta
+// applied meanwhile (a test failover lets the primary's deltas apply) may
+// commit a newer point and prune the selected one between the selection
+// and the clone; the store's Clone checks the point is in the chain and
+// pins it in one step, so it then fails with checkpoint.ErrUnknownPoint
+// and the point is selected again from the chain as it is now (a point
+// selected by id that is gone is ErrNoRecoveryPoint).
+func (h *ReplicaHost) cloneSelected(ctx context.Context, g checkpoint.Group, sel PointSelector, name string) (checkpoint.Clone, error) {
+	var err error
+	for range cloneAttempts {
+		var p checkpoint.Point
+		if p, err = sel.pick(ctx, g); err != nil {
+			return nil, err
+		}
+		var c checkpoint.Clone
+		c, err = h.cloneFresh(ctx, g, p, name)
+		if !errors.Is(err, checkpoint.ErrUnknownPoint) {
+			return c, err
+		}
+		h.log.Info("selected point pruned before it was cloned: selecting again", "group", g.ID(), "point", p.ID, "selector", sel)
+	}
+	return nil, fmt.Errorf("replica: %s of group %q was pruned %d times before it could be cloned: %w", sel, g.ID(), cloneAttempts, err)
+}
+
 // cloneFresh clones point p of g under name, first discarding a clone of
 // that name left behind (restoreGroup reopens the ones a restart can use;
 // what is left here is a failed discard's).

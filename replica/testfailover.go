@@ -78,11 +78,7 @@ func (h *ReplicaHost) StartTestFailover(ctx context.Context, group string, sel P
 }
 
 func (h *ReplicaHost) startTestFailover(ctx context.Context, g checkpoint.Group, sel PointSelector) (*TestFailover, error) {
-	p, err := sel.pick(ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.cloneFresh(ctx, g, p, testFailoverClone)
+	c, err := h.cloneSelected(ctx, g, sel, testFailoverClone)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,13 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 	if err := g.usable(); err != nil {
 		return ApplyResult{}, err
 	}
+	g.mu.RLock()
+	first := g.man.latest() == nil
+	g.mu.RUnlock()
+	if first {
+		// Nothing to undo: see applyFirst.
+		return g.applyFirst(ctx, r)
+	}
 	staged := newStagedStream(g.fsys, g.path(stagingName), g.s.opts.stageMem, &g.s.stageBuf)
 	defer staged.close()
 	size, h, run, err := g.stage(ctx, r, staged)

@@ -121,6 +121,8 @@ func TestCrashDuringApply(t *testing.T) {
 		stage   int   // stage memory; -1 for the default (all in memory)
 	}{
 		{"initial", 0, change{blocks: 10, zeros: true}, 0, -1},
+		{"initial with pages and copies", 0, change{blocks: 12, pages: true, zeros: true, copies: true}, 0, -1},
+		{"initial with hash journal compaction", 0, change{blocks: 12, pages: true, copies: true}, 900, -1},
 		{"second", 1, change{blocks: 10, pages: true, copies: true}, 0, -1},
 		{"with chain", 3, change{blocks: 12, pages: true, zeros: true, copies: true}, 0, -1},
 		{"hash journal compaction", 3, change{blocks: 12, pages: true}, 900, -1},

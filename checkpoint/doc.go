@@ -32,6 +32,15 @@
 // it. A stream whose new point is already in the chain is acknowledged
 // without being applied twice (ApplyResult.Replayed).
 //
+// The first point of a group is applied differently: the volumes are zero
+// and there is nothing to undo, so no undo log is written and nothing is
+// staged; each record is written as soon as it is decoded and verified.
+// A small marker file, durable before the first write and removed after
+// the commit, says "first apply in progress": if the stream turns out bad
+// or the apply fails or crashes, the volumes are truncated back to zero
+// (sparse) and synced before the marker goes, so the group still has no
+// point.
+//
 // # Crashes
 //
 // A crash at any write, sync or rename leaves the old point or the new one,

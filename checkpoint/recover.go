@@ -28,6 +28,9 @@ import (
 //
 // Everything else the manifest does not name is garbage, removed later.
 func (g *dirGroup) recover(ctx context.Context) error {
+	if err := g.recoverFirstApply(); err != nil {
+		return err
+	}
 	if err := g.undoInterrupted(); err != nil {
 		return err
 	}

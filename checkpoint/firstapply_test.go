@@ -1,0 +1,269 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blockrep/blockrep/checkpoint/vfs"
+	"github.com/blockrep/blockrep/delta"
+)
+
+// firstWorld is a group of two volumes (one with a short last block) and
+// its first, full stream.
+func firstWorld(t *testing.T, seed uint64) (*world, []byte) {
+	w := newWorld(t, seed, "vm1", 16<<10, 256<<10, 160<<10+5000)
+	return w, w.next(change{blocks: 14, pages: true, zeros: true, copies: true})
+}
+
+// corruptAt returns a copy of stream with one byte flipped at frac of its
+// length: past the header, so the apply has written blocks when it fails.
+func corruptAt(stream []byte, frac float64) []byte {
+	bad := bytes.Clone(stream)
+	bad[int(float64(len(bad))*frac)] ^= 0x5a
+	return bad
+}
+
+// requireNoPoint checks a group without points: zero volumes, no marker.
+func requireNoPoint(t *testing.T, fsys *vfs.MemFS, g Group, w *world) {
+	t.Helper()
+	pts, err := g.Points(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, pts)
+	for i, img := range w.cur {
+		requireZeroVolume(t, g, i, len(img))
+	}
+	_, err = fsys.Stat("store/groups/" + w.group + "/" + firstApplyName)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+// The first apply writes no undo log and stages nothing, and leaves no
+// marker behind.
+func TestFirstApplyWritesOnlyVolumes(t *testing.T) {
+	w, stream := firstWorld(t, 90)
+	fsys, _, g := newMemStore(t, w, WithStageMemory(0))
+	var touched []string
+	fsys.SetHook(func(op vfs.Op) error {
+		if strings.Contains(op.Path, "/undo/") || strings.Contains(op.Path, "/staging/") {
+			touched = append(touched, op.Path)
+		}
+		return nil
+	})
+	res := apply(t, g, stream)
+	fsys.SetHook(nil)
+	assert.Empty(t, touched)
+	assert.Equal(t, w.latest(), res.Point.ID)
+	assert.Equal(t, int64(len(stream)), res.Point.Size)
+	requireChainOf(t, g, w)
+	_, err := fsys.Stat("store/groups/vm1/" + firstApplyName)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	// The second apply, with its undo log, returns to the first point.
+	second := w.next(change{blocks: 6, pages: true})
+	apply(t, g, second)
+	requireChainOf(t, g, w)
+}
+
+// A first stream that fails verification after some blocks were written
+// leaves no point and zero volumes, and the good stream then applies.
+func TestFirstApplyCorrupt(t *testing.T) {
+	for _, frac := range []float64{0.5, 0.8, 0.99} {
+		w, stream := firstWorld(t, 91)
+		fsys, _, g := newMemStore(t, w)
+		writes := 0
+		fsys.SetHook(func(op vfs.Op) error {
+			if op.Kind == vfs.OpWrite && strings.HasSuffix(op.Path, ".img") {
+				writes++
+			}
+			return nil
+		})
+		_, err := g.Apply(context.Background(), bytes.NewReader(corruptAt(stream, frac)))
+		fsys.SetHook(nil)
+		require.Error(t, err, "corrupt at %v", frac)
+		assert.ErrorIs(t, err, delta.ErrCorrupt, "corrupt at %v", frac)
+		assert.Positive(t, writes, "corrupt at %v: nothing was written before the corruption showed", frac)
+		requireNoPoint(t, fsys, g, w)
+		res := apply(t, g, stream)
+		assert.Equal(t, w.latest(), res.Point.ID)
+		requireChainOf(t, g, w)
+	}
+}
+
+// A first stream for other volumes is refused before anything is written.
+func TestFirstApplyMismatch(t *testing.T) {
+	w, _ := firstWorld(t, 92)
+	other := newWorld(t, 92, "vm1", 16<<10, 128<<10)
+	stream := other.next(change{blocks: 4})
+	fsys, _, g := newMemStore(t, w)
+	writes := 0
+	fsys.SetHook(func(op vfs.Op) error {
+		if op.Kind == vfs.OpWrite || op.Kind == vfs.OpCreate {
+			writes++
+		}
+		return nil
+	})
+	_, err := g.Apply(context.Background(), bytes.NewReader(stream))
+	fsys.SetHook(nil)
+	require.ErrorIs(t, err, ErrVolumeMismatch)
+	assert.Zero(t, writes)
+	requireNoPoint(t, fsys, g, w)
+}
+
+// A crash at every operation of a first apply of a corrupt stream leaves
+// no point and zero volumes after the reopen.
+func TestCrashDuringCorruptFirstApply(t *testing.T) {
+	w, stream := firstWorld(t, 93)
+	base := setupChain(t, w, 0, change{})
+	bad := corruptAt(stream, 0.9)
+	total := crashLoop(t, base, w.group, func(g Group) error {
+		_, err := g.Apply(context.Background(), bytes.NewReader(bad))
+		if errors.Is(err, delta.ErrCorrupt) {
+			return nil
+		}
+		return err
+	}, func(t *testing.T, g Group, n int64, opErr error) {
+		pts, err := g.Points(context.Background())
+		require.NoError(t, err)
+		require.Empty(t, pts, "crash at %d", n)
+		for i, img := range w.cur {
+			requireZeroVolume(t, g, i, len(img))
+		}
+		apply(t, g, stream)
+		requireChainOf(t, g, w)
+	})
+	t.Logf("%d operations", total)
+}
+
+// A marker left by a committed first apply (its removal was lost) is
+// removed on opening and changes nothing.
+func TestFirstApplyStaleMarker(t *testing.T) {
+	w, stream := firstWorld(t, 94)
+	fsys := vfs.NewMem()
+	st, err := Open(fsys, "store")
+	require.NoError(t, err)
+	g, err := st.CreateGroup(context.Background(), w.group, w.spec)
+	require.NoError(t, err)
+	apply(t, g, stream)
+	require.NoError(t, st.Close())
+	require.NoError(t, writeSynced(fsys, "store/groups/vm1/"+firstApplyName, nil))
+	require.NoError(t, fsys.SyncDir("store/groups/vm1"))
+
+	st, err = Open(fsys, "store")
+	require.NoError(t, err)
+	defer st.Close()
+	g, err = st.Group(context.Background(), w.group)
+	require.NoError(t, err)
+	assert.Empty(t, g.Recovered().Op)
+	requireChainOf(t, g, w)
+	_, err = fsys.Stat("store/groups/vm1/" + firstApplyName)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+// A marker in a group without points zeroes the volumes on opening.
+func TestFirstApplyInterruptedReopen(t *testing.T) {
+	w, stream := firstWorld(t, 95)
+	base := setupChain(t, w, 0, change{})
+	fsys := base.Clone()
+	st, err := Open(fsys, "store")
+	require.NoError(t, err)
+	g, err := st.Group(context.Background(), w.group)
+	require.NoError(t, err)
+	writes := 0
+	fsys.SetHook(func(op vfs.Op) error {
+		if op.Kind == vfs.OpWrite && strings.HasSuffix(op.Path, ".img") {
+			if writes++; writes == 6 {
+				return vfs.ErrCrashed
+			}
+		}
+		return nil
+	})
+	_, err = g.Apply(context.Background(), bytes.NewReader(stream))
+	require.ErrorIs(t, err, vfs.ErrCrashed)
+	fsys.SetHook(nil)
+	require.NoError(t, st.Close())
+	// Without a crash the unsynced writes stay: the reopen must zero them.
+	st, err = Open(fsys, "store")
+	require.NoError(t, err)
+	defer st.Close()
+	g, err = st.Group(context.Background(), w.group)
+	require.NoError(t, err)
+	assert.Equal(t, opApply, g.Recovered().Op)
+	assert.Equal(t, "rolled back", g.Recovered().Outcome)
+	requireNoPoint(t, fsys, g, w)
+	apply(t, g, stream)
+	requireChainOf(t, g, w)
+}
+
+// TestFirstApplyFaults fails one operation of a first apply, or every
+// operation from one on, for every operation index: the group has no point
+// and zero volumes (in process, or after a reopen when it said ErrFailed)
+// or has the new point, and then takes the stream.
+func TestFirstApplyFaults(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name string
+		hook func(n int64) vfs.Hook
+	}{
+		{"fail one", func(n int64) vfs.Hook { return vfs.FailAt(n) }},
+		{"fail from", func(n int64) vfs.Hook { return vfs.FailFrom(n) }},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			w, stream := firstWorld(t, 96)
+			base := setupChain(t, w, 0, change{})
+			newID := w.latest()
+			open := func(fsys *vfs.MemFS) (*DirStore, Group) {
+				st, err := Open(fsys, "store")
+				require.NoError(t, err)
+				g, err := st.Group(ctx, w.group)
+				require.NoError(t, err)
+				return st, g
+			}
+			probe := base.Clone()
+			st, g := open(probe)
+			start := probe.Ops()
+			apply(t, g, stream)
+			total := probe.Ops() - start
+			st.Close()
+			var inProcess, reopened int
+			for n := range total {
+				fsys := base.Clone()
+				st, g := open(fsys)
+				fsys.SetHook(mode.hook(n))
+				_, err := g.Apply(ctx, bytes.NewReader(stream))
+				fsys.SetHook(nil)
+				if err == nil {
+					requireChainOf(t, g, w)
+					st.Close()
+					continue
+				}
+				require.ErrorIs(t, err, vfs.ErrInjected, "fault at %d", n)
+				if _, perr := g.Points(ctx); errors.Is(perr, ErrFailed) {
+					st.Close()
+					st, g = open(fsys)
+					reopened++
+				} else {
+					inProcess++
+				}
+				ids := requireChainOf(t, g, w)
+				if len(ids) == 0 {
+					for i, img := range w.cur {
+						requireZeroVolume(t, g, i, len(img))
+					}
+					res := apply(t, g, stream)
+					require.Equal(t, newID, res.Point.ID)
+					requireChainOf(t, g, w)
+				} else {
+					require.Equal(t, []delta.PointID{newID}, ids, "fault at %d", n)
+				}
+				st.Close()
+			}
+			t.Logf("%d operations: %d faults handled in process, %d needed a reopen", total, inProcess, reopened)
+			require.Positive(t, inProcess)
+		})
+	}
+}

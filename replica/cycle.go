@@ -379,8 +379,8 @@ func (r *Relationship) base(st *statusMsg, full bool) (delta.PointID, error) {
 	switch {
 	case st.Latest == r.lastPoint:
 		return r.lastPoint, nil
-	case !r.inDoubt.IsZero() && st.Latest == r.inDoubt:
-		r.log.Info("replica committed a point whose acknowledgement was lost", "point", r.inDoubt)
+	case r.inDoubtLocked(st.Latest):
+		r.log.Info("replica committed a point whose acknowledgement was lost", "point", st.Latest)
 		r.lastPoint, r.lastTime, r.inDoubt = st.Latest, st.Time, delta.PointID{}
 		return r.lastPoint, nil
 	case !st.Exists:

@@ -53,7 +53,7 @@ func (r *Relationship) sendDelta(ctx context.Context, d outDelta) (ackMsg, delta
 		return ackMsg{}, est, fmt.Errorf("replica: send %s: %w", d.what, err)
 	}
 	r.mu.Lock()
-	r.inDoubt = newID
+	r.doubtLocked(newID)
 	r.mu.Unlock()
 
 	type verdict struct {

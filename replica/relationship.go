@@ -47,6 +47,8 @@ type Relationship struct {
 
 	roles relRoles // write gate and reverse replication (planned_failover_gate.go)
 
+	doubts []delta.PointID // earlier points in doubt while inDoubt is set (in_doubt.go); r.mu
+
 	mu         sync.Mutex
 	state      State
 	resumeTo   State

@@ -42,12 +42,11 @@ type Config struct {
 	// "downstream-point-kept" is checked (else the convergence checks that
 	// the extended replica catches up). See the package's regression tests.
 	Strict bool
-	// CorruptControl lets corruption faults hit every frame in both
-	// directions, control messages included (false: only frames from the
-	// primary longer than 256 bytes, which are delta stream chunks).
-	// Control messages carry no checksum of their own; see
-	// TestCorruptStatusWedgesInitial and TestCorruptCreateGroupWedges.
-	CorruptControl bool
+	// CorruptStreamOnly restricts corruption faults to the frames from the
+	// primary longer than 256 bytes — delta stream chunks, which the
+	// stream's checksums must catch (false: every frame in both directions,
+	// control messages included, which their checksums must catch).
+	CorruptStreamOnly bool
 	// StepTimeout bounds one step in wall-clock time; a step still running
 	// then fails the "liveness" check (0: 20 s).
 	StepTimeout time.Duration

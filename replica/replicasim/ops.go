@@ -52,7 +52,7 @@ func (s *sim) exec(ctx context.Context, st Step) {
 		}
 		s.setFaults()
 	case OpCorrupt:
-		if s.c.cfg.CorruptControl {
+		if !s.c.cfg.CorruptStreamOnly {
 			s.pickFaults(r).Corrupt = 0.01 + 0.2*r.Float64()
 		} else {
 			p := 0.01 + 0.2*r.Float64()
@@ -269,9 +269,8 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 				s.failf("needless-resync", "a cycle left the relationship %s although tracking was not lost: %v", after, err)
 			}
 		case !transient(err) && !s.c.pfs.Crashed() && !s.c.rep.fs.Crashed() && ctx.Err() == nil && !s.corrupting() && !s.settling:
-			// (Control messages carry no checksum of their own, so a
-			// corrupted frame may fail an attempt in any way; what it
-			// must never do is reach a volume, which the chain checks.)
+			// (A corrupted frame may fail an attempt in many ways; what
+			// it must never do is reach a volume, which the chain checks.)
 			s.failf("primary-op", "attempt in state %s: %v", state, err)
 		}
 		return err

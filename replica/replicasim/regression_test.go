@@ -81,7 +81,7 @@ func TestCorruptStatusWedgesInitial(t *testing.T) {
 	steps, err := replicasim.ParseSteps("cycle:dd715dee39392af9,duplicate:360a36e473bdad75,failover:9b1f37eb51ed07f,corrupt:1f70c3d8f1a4707," +
 		"complete-failover:addaf6d87b39e8bc,cycle:df6ca3d221bb582c,cycle:c60c46acaa615c3b,corrupt:34d1a854be43b697,cycle:32916a2790db4703")
 	require.NoError(t, err)
-	f, err := replicasim.Run(context.Background(), replicasim.Config{Seed: 29, CorruptControl: true, Strict: true}, steps)
+	f, err := replicasim.Run(context.Background(), replicasim.Config{Seed: 29, Strict: true}, steps)
 	require.NoError(t, err)
 	require.Nil(t, f)
 }

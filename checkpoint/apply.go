@@ -135,6 +135,12 @@ func (g *dirGroup) stage(ctx context.Context, r io.Reader, staged *stagedStream)
 				err = run.saveOld(r)
 			}
 		}
+		if run != nil {
+			// saveOld's background sync ends with the saver.
+			if serr := run.undoSync.Wait(); err == nil {
+				err = serr
+			}
+		}
 		return err
 	})
 	err = g.decodeInto(dec, staged, run != nil, saves)
@@ -253,10 +259,12 @@ type applyRun struct {
 	// unhashed is set when the saver could not hash some whole data block
 	// (the stage spilled to disk): the batches then hash every block.
 	unhashed   bool
+	undoSync   errgroup.Group // saveOld's background sync of the log
 	zeroHashes map[int]delta.Hash
 	changed    []*delta.Set
 	jobs       []hashJob // blocks of the current batch to rehash
 	created    []string  // hash files written for the commit
+	obsolete   []string  // hash files the commit stops naming (first apply)
 	buf        []byte
 	zero       []byte
 }
@@ -337,16 +345,19 @@ func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64
 		}
 		early.Go(g.syncVolumes)
 	}
-	// The new data is durable before the manifest says it exists: the
-	// sync started after the last batch covers every batch.
-	if err := early.Wait(); err != nil {
-		return Point{}, nil, err
-	}
 	if err := rd.err(); err != nil {
+		early.Wait()
 		return Point{}, nil, err
 	}
+	// The new hashes go to the journal (synced) while the volumes sync:
+	// the two are independent, and the commit waits for both. The new
+	// data is durable before the manifest says it exists: the sync
+	// started after the last batch covers every batch.
 	obsolete, created, err := g.persistHashes(m, run.changed)
 	run.created = created
+	if werr := early.Wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		return Point{}, nil, err
 	}

@@ -204,9 +204,12 @@ func (run *applyRun) saveOld(r delta.Record) error {
 			// Syncing as the log grows, while the stream is still being
 			// verified, leaves little for commitUndo's sync to wait for.
 			// (An early sync is harmless: the log holds current content.)
-			if err := run.uw.f.Sync(); err != nil {
+			// The sync runs in the background while the next chunk is
+			// read, one at a time; the saver waits for the last one.
+			if err := run.undoSync.Wait(); err != nil {
 				return err
 			}
+			run.undoSync.Go(run.uw.f.Sync)
 		}
 		if mask == nil {
 			// The block's whole new content is known: hash it now, while
@@ -248,10 +251,15 @@ func (run *applyRun) commitUndo() error {
 		return err
 	}
 	run.saved = append(run.saved, e...)
-	if err := run.uw.f.Sync(); err != nil {
-		return err
+	// The log's content and its directory entry are independent: sync
+	// both at once; both are durable before the first block is written.
+	var dir errgroup.Group
+	dir.Go(func() error { return g.fsys.SyncDir(g.path(path.Dir(run.log.name))) })
+	err = run.uw.f.Sync()
+	if derr := dir.Wait(); err == nil {
+		err = derr
 	}
-	if err := g.fsys.SyncDir(g.path(path.Dir(run.log.name))); err != nil {
+	if err != nil {
 		return err
 	}
 	// Publishing under the exclusive lock is the barrier: a reader that

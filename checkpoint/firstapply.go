@@ -117,7 +117,8 @@ func (g *dirGroup) markFirstApply() error {
 // writeFirst writes every record of dec onto the zero volumes as it is
 // decoded, keeps the live hash lists up to date and returns the point the
 // stream describes once its trailer checked out and the volumes are
-// synced. readback collects the blocks whose new hash must be read back
+// synced and the new hashes are in the journal (or a new hash file) for
+// the commit. readback collects the blocks whose new hash must be read back
 // from the volume (pages and copies).
 func (run *applyRun) writeFirst(dec *delta.Decoder, readback []*delta.Set) (Point, error) {
 	g := run.g
@@ -148,9 +149,9 @@ func (run *applyRun) writeFirst(dec *delta.Decoder, readback []*delta.Set) (Poin
 	if err := early.Wait(); err != nil {
 		return Point{}, err
 	}
-	if err := g.syncVolumes(); err != nil {
-		return Point{}, err
-	}
+	// The last sync runs while the blocks written in part are hashed and
+	// the hashes made durable: the commit waits for all of it.
+	early.Go(g.syncVolumes)
 	for v, s := range readback {
 		for b := range s.All() {
 			off, blen := g.geoms[v].BlockBounds(b)
@@ -158,6 +159,14 @@ func (run *applyRun) writeFirst(dec *delta.Decoder, readback []*delta.Set) (Poin
 		}
 	}
 	if err := run.rehash(); err != nil {
+		return Point{}, err
+	}
+	var err error
+	run.obsolete, run.created, err = g.persistHashes(run.m, run.changed)
+	if err != nil {
+		return Point{}, err
+	}
+	if err := early.Wait(); err != nil {
 		return Point{}, err
 	}
 	h := dec.Header()
@@ -203,16 +212,11 @@ func (run *applyRun) writeFirstRecord(r *delta.Record, readback []*delta.Set) (i
 	return written, nil
 }
 
-// commitFirst makes the new hashes durable and commits the manifest that
-// names pt, the group's only point.
+// commitFirst commits the manifest that names pt, the group's only
+// point (writeFirst made the data and the hashes durable).
 func (run *applyRun) commitFirst(pt Point, h *delta.Header) error {
 	g := run.g
 	m := run.m
-	obsolete, created, err := g.persistHashes(m, run.changed)
-	run.created = created
-	if err != nil {
-		return err
-	}
 	m.Points = append(m.Points, pointState{Point: pt})
 	if len(h.Meta) > 0 {
 		m.Spec.Meta = h.Meta
@@ -220,7 +224,7 @@ func (run *applyRun) commitFirst(pt Point, h *delta.Header) error {
 	if err := g.commit(m, nil); err != nil {
 		return err
 	}
-	for _, name := range obsolete {
+	for _, name := range run.obsolete {
 		removeIfExists(g.fsys, g.path(name))
 	}
 	return nil

@@ -31,6 +31,13 @@ type extension struct {
 	log    *slog.Logger
 	sem    chan struct{} // one forward at a time
 
+	// unsent holds the pinned points a failed forward of this process is
+	// known not to have delivered (it failed before its stream was
+	// complete, or the extended replica refused it): the next forward
+	// releases them. Every other pin newer than the extended replica's
+	// point is in doubt and kept. Guarded by sem.
+	unsent map[delta.PointID]bool
+
 	// Guarded by extendTable.mu.
 	stopLoop context.CancelFunc
 	loopDone chan struct{}

@@ -36,6 +36,15 @@ const pinAttempts = 5
 // A failure leaves L and P pinned and the extended replica at L (or at P,
 // if only the acknowledgement was lost: the next status says so, and the
 // next forward releases the pin the extended replica does not need).
+//
+// A point whose forward is in doubt — its whole stream went out and no
+// verdict came back, or the host restarted with it pinned — stays pinned
+// until the extended replica's status shows it at that point or at a newer
+// one, or acknowledges a later delta: it may still be committing the point
+// (an apply outlives the connection that brought it), and its next delta
+// is then based on it (invariant 7). A point a failed forward did not
+// deliver (cut before the stream ended, or refused) is released by the
+// next forward.
 func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	g, err := e.h.openGroup(ctx, e.group)
 	if err != nil {
@@ -77,9 +86,11 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 		e.log.Info("extended replica has the latest point already", "point", base)
 		return ForwardResult{Point: latest.ID, Base: base, Time: latest.Time, Replayed: true}, e.unpinOthers(ctx, g, latest.ID)
 	}
-	// A point pinned by a forward that failed is not on the extended
-	// replica: only the base stays held, so failures do not pile up pins.
-	if err := e.unpinOthers(ctx, g, base); err != nil {
+	// A point pinned by a forward that did not deliver it is not on the
+	// extended replica: the base and the points in doubt stay held, so
+	// failures do not pile up pins.
+	held, err := e.unpinStale(ctx, g, base, known)
+	if err != nil {
 		return ForwardResult{}, err
 	}
 	p, err := e.pinLatest(ctx, g)
@@ -89,8 +100,19 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	if p.ID == base {
 		return ForwardResult{Point: p.ID, Base: base, Time: p.Time, Replayed: true}, e.unpinOthers(ctx, g, p.ID)
 	}
+	// undelivered marks p for release by the next forward, unless an
+	// earlier forward left it in doubt.
+	undelivered := func() {
+		if !held[p.ID] {
+			if e.unsent == nil {
+				e.unsent = make(map[delta.PointID]bool)
+			}
+			e.unsent[p.ID] = true
+		}
+	}
 	if !st.Exists {
 		if err := c.createGroup(ctx, g.Spec(), e.cfg.Retention); err != nil {
+			undelivered()
 			return ForwardResult{}, err
 		}
 	}
@@ -99,6 +121,12 @@ func (e *extension) forward(ctx context.Context) (ForwardResult, error) {
 	}
 	res, err := e.send(ctx, g, c, base, !known, p)
 	if err != nil {
+		var remote *RemoteError
+		if !c.streamed || errors.As(err, &remote) {
+			undelivered()
+		} else {
+			e.log.Warn("forward in doubt: its point stays pinned until the extended replica's status shows what it has", "point", p.ID, "err", err)
+		}
 		return ForwardResult{}, err
 	}
 	if err := e.unpinOthers(ctx, g, p.ID); err != nil {
@@ -152,6 +180,38 @@ func (e *extension) pinLatest(ctx context.Context, g checkpoint.Group) (checkpoi
 	return checkpoint.Point{}, fmt.Errorf("replica: forward of %q: the latest point was pruned %d times before it could be pinned", e.group, pinAttempts)
 }
 
+// unpinStale releases, for a forward from base, e's pins of the points
+// the extended replica cannot need: those older than base, those a failed
+// forward did not deliver, and, when base is not in this replica's chain
+// (known false), every one but base. It returns the points still pinned
+// but base: the ones in doubt.
+func (e *extension) unpinStale(ctx context.Context, g checkpoint.Group, base delta.PointID, known bool) (map[delta.PointID]bool, error) {
+	pins, err := e.pinned(ctx, g) // in chain order
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[delta.PointID]bool)
+	newer := base.IsZero()
+	var errs []error
+	for _, p := range pins {
+		switch {
+		case p.Point == base:
+			newer = true
+			delete(e.unsent, p.Point)
+			continue
+		case newer && known && !e.unsent[p.Point]:
+			held[p.Point] = true
+			continue
+		}
+		if err := g.Unpin(ctx, p.Point, e.holder); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(e.unsent, p.Point)
+	}
+	return held, errors.Join(errs...)
+}
+
 // unpinOthers releases e's pins of every point but keep.
 func (e *extension) unpinOthers(ctx context.Context, g checkpoint.Group, keep delta.PointID) error {
 	pins, err := e.pinned(ctx, g)
@@ -163,7 +223,9 @@ func (e *extension) unpinOthers(ctx context.Context, g checkpoint.Group, keep de
 		if p.Point != keep {
 			if err := g.Unpin(ctx, p.Point, e.holder); err != nil {
 				errs = append(errs, err)
+				continue
 			}
+			delete(e.unsent, p.Point)
 		}
 	}
 	return errors.Join(errs...)

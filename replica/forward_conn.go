@@ -19,6 +19,11 @@ type forwardConn struct {
 	e    *extension
 	conn transport.Conn
 	buf  []byte
+
+	// streamed is set once sendDelta wrote the whole stream: from then on
+	// the extended replica may commit the point whatever happens to its
+	// verdict.
+	streamed bool
 }
 
 // dial connects to the extended replica and returns its status of the
@@ -107,6 +112,7 @@ func (c *forwardConn) sendDelta(ctx context.Context, hdr delta.Header, src delta
 	if err == nil {
 		err = w.Close()
 	}
+	c.streamed = err == nil
 	// After a refusal the extended replica hangs up, so a stream cut by a
 	// lost connection may have its Nack waiting; any other failure leaves
 	// it waiting for more stream, and closing the connection ends the

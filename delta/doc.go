@@ -47,8 +47,10 @@
 // CreateTracker and OpenTracker keep the state in a file next to the volume.
 // As in DRBD's activity log, the first write to an extent in an epoch makes
 // the extent's number durable before Mark returns; each Commit and a clean
-// Close write the whole dirty set. After a crash OpenTracker marks dirty
-// every block of the extents logged since, a superset of what was written.
+// Close write the whole dirty set. A Commit costs one sync and keeps the
+// extents still being written hot in the new epoch, so a steady write load
+// pays no log sync per cycle. After a crash OpenTracker marks dirty every
+// block of the extents logged since, a superset of what was written.
 // If the file is missing or damaged OpenTracker returns ErrTrackingLost:
 // create a fresh tracker with CreateTracker, then resynchronize the volumes.
 //

@@ -112,8 +112,12 @@ func (f *Frozen) VolumeDirty(vol int) DirtyStats {
 func (f *Frozen) Capture() CaptureStats { return f.store.stats() }
 
 // Commit ends the Frozen after the replica acknowledged it: its blocks are
-// clean and its saved copies are freed. A persistent tracker first makes the
-// new dirty state durable; if that fails the error is returned and the
+// clean and its saved copies are freed. A persistent tracker first writes
+// the new dirty state with one sync of its state file; the new state's
+// superblock becomes durable with the next sync (the next log append or
+// checkpoint), and a crash before that reopens the previous state, in which
+// the committed blocks are still dirty (they are sent again: a superset,
+// nothing lost). If writing fails the error is returned and the
 // Frozen stays outstanding, so Commit may be retried or Restore merge it
 // back in memory. The state file may by then already hold the set as clean,
 // which is right, as the replica has it. A second Commit or a Commit after
@@ -132,7 +136,7 @@ func (f *Frozen) Commit(ctx context.Context) error {
 		return s.err
 	}
 	if t.pers != nil {
-		if err := t.pers.checkpoint(t, nil, false); err != nil {
+		if err := t.pers.checkpoint(t, nil, false, f); err != nil {
 			return err
 		}
 	}

@@ -17,10 +17,26 @@ import (
 //
 // A checkpoint writes a new blob where it cannot overlap the region in
 // force, syncs, then writes the superblock with the next sequence number
-// into slot seq%2 and syncs again. A torn superblock fails its checksum and
-// the other slot, whose region is intact, stays in force. The sequence
-// number is also the log epoch: a log record counts only when it carries
-// the sequence of the superblock in force.
+// into slot seq%2. A torn superblock fails its checksum and the other slot,
+// whose region is intact, stays in force. The sequence number is also the
+// log epoch: a log record counts only when it carries the sequence of the
+// superblock in force.
+//
+// An eager checkpoint (create, open, close) syncs again after the
+// superblock. A lazy one (Frozen.Commit) does not: its single sync covers
+// the blob and the log records of the extents it carries into the new
+// epoch (written right after the blob, in the same write), and the
+// superblock becomes durable with the next sync of the file. Until then:
+//   - the previous checkpoint's region is kept too: the next checkpoint's
+//     blob and the new epoch's log records do not overwrite it before a
+//     sync (a log append that would syncs first);
+//   - a failed sync fails the tracker, as the superblock may be lost;
+//   - a crash recovers the previous checkpoint and its log: a superset of
+//     the new state, as a commit only cleans blocks, and it covers the
+//     carried extents, which were hot in its epoch.
+//
+// Marks need no such care: a Mark that waits for a log sync makes the
+// superblock durable with its records.
 //
 // Superblock: magic "BRTRACK1", version u32, flags u32 (bit 0: clean
 // close), seq u64, extent blocks u32, volume count u32, blob offset u64,

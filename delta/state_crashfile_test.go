@@ -21,6 +21,7 @@ type crashFile struct {
 	cur      []byte
 	pending  []crashOp
 	ops      int
+	syncs    int // successful syncs
 	failAt   int // operation index that fails; -1 never
 	failOnly bool
 	crashed  bool
@@ -117,6 +118,7 @@ func (f *crashFile) Sync() error {
 	}
 	f.durable = append(f.durable[:0], f.cur...)
 	f.pending = f.pending[:0]
+	f.syncs++
 	return nil
 }
 
@@ -169,4 +171,18 @@ func (f *crashFile) content() []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]byte(nil), f.cur...)
+}
+
+// syncCount returns how many syncs succeeded.
+func (f *crashFile) syncCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncs
+}
+
+// synced returns the synced content.
+func (f *crashFile) synced() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]byte(nil), f.durable...)
 }

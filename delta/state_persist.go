@@ -1,10 +1,12 @@
 package delta
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/bits"
+	"slices"
 	"sync"
 )
 
@@ -18,7 +20,13 @@ type persister struct {
 	extentBlocks int        // extent size of new epochs
 	blobOff      int64      // start of the region in force
 	logPos       int64      // end of the region in force: next log record
-	recs         []byte
+	// sbPending: the superblock in force was written by a lazy checkpoint
+	// and no sync has made it durable yet, so the previous checkpoint's
+	// region [prevBlobOff, prevEnd) may still be the one on disk.
+	sbPending   bool
+	prevBlobOff int64
+	prevEnd     int64
+	recs        []byte
 
 	qmu   sync.Mutex    // guards queue
 	queue []*logRequest // waiting for the next group commit
@@ -135,12 +143,8 @@ func (p *persister) flushLocked(t *Tracker) {
 	}
 	var err error
 	if len(p.recs) > 0 {
-		if _, err = p.f.WriteAt(p.recs, p.logPos); err == nil {
-			err = p.f.Sync()
-		}
-		if err != nil {
-			err = fmt.Errorf("delta: tracker activity log: %w", err)
-		} else {
+		err = p.appendLog(t)
+		if err == nil {
 			p.logPos += int64(len(p.recs))
 			for _, r := range live {
 				for _, x := range r.exts {
@@ -154,23 +158,71 @@ func (p *persister) flushLocked(t *Tracker) {
 	}
 }
 
+// appendLog writes p.recs at the end of the log and syncs. While the
+// superblock in force is not durable (a lazy checkpoint), records that
+// would overwrite the previous checkpoint's region wait for a sync first,
+// and a failed sync fails the tracker: the superblock may have been dropped
+// with it, and records of its epoch are worthless without it.
+func (p *persister) appendLog(t *Tracker) error {
+	wrap := func(err error) error { return fmt.Errorf("delta: tracker activity log: %w", err) }
+	end := p.logPos + int64(len(p.recs))
+	if p.sbPending && p.logPos < p.prevEnd && p.prevBlobOff < end {
+		if err := p.f.Sync(); err != nil {
+			return p.failed(t, t.state.Load(), wrap(err))
+		}
+		p.sbPending = false
+	}
+	if _, err := p.f.WriteAt(p.recs, p.logPos); err != nil {
+		return wrap(err)
+	}
+	if err := p.f.Sync(); err != nil {
+		if p.sbPending {
+			return p.failed(t, t.state.Load(), wrap(err))
+		}
+		return wrap(err)
+	}
+	p.sbPending = false
+	return nil
+}
+
 // checkpoint makes the dirty state durable as a new superblock: the current
 // generation, plus extra (an outstanding Frozen) when given. clean marks a
-// close: the tracker is closed afterwards. Otherwise a new log epoch starts
-// with no extent hot. t.mu is held, so no Freeze runs meanwhile.
+// close: the tracker is closed afterwards. Otherwise a new log epoch starts.
+// t.mu is held, so no Freeze runs meanwhile.
+//
+// A lazy checkpoint (Commit's) costs one sync: the blob, and the log
+// records of the extents it carries into the new epoch, are written and
+// synced, then the superblock is written and left for the next sync of the
+// file — the next log append or checkpoint — to make durable. Until then
+// the previous superblock may be the one on disk after a crash, so its
+// region stays untouched (see place and flushLocked) and any failed sync
+// fails the tracker: a failed fsync may have dropped the superblock. The
+// previous checkpoint is a superset of the new one (Commit only cleans),
+// so a crash in that window brings back the committed blocks as dirty,
+// which only sends them again. The carried extents were hot in the old
+// epoch, so the previous checkpoint's log covers them as well. An eager
+// checkpoint (open, create, close) syncs twice and is durable on return.
+//
+// used, when not nil, is the Frozen being committed: the old epoch's hot
+// extents holding a block of it or of the current generation are carried
+// (logged hot in the new epoch with the blob), up to maxCarried of them, so
+// that a host that keeps writing the same extents pays no log sync after a
+// commit. Extents no longer written age out after one epoch.
 //
 // Why no mark falls between the checkpoint and the new epoch: the new state
 // is published (one atomic store) before the dirty set is read. A Mark that
 // re-checked the state before that store had finished its ORs, so its pages
 // are in the set written here. A Mark that re-checks after it sees the new
-// state and runs again: its extent is cold in the new epoch, so it takes the
-// log path, which waits for p.mu — that is, until this checkpoint is durable
-// — and then logs the extent in the new epoch. A crash before the new
-// superblock is durable recovers the old one, whose log has every extent
-// marked in the old epoch.
-func (p *persister) checkpoint(t *Tracker, extra *generation, clean bool) error {
+// state and runs again: its extent is cold in the new epoch until this
+// checkpoint's sync returned, so it takes the log path, which waits for
+// p.mu — that is, until this checkpoint is done — and then logs the extent
+// in the new epoch unless it was carried. A crash before the new superblock
+// is durable recovers the old one, whose log has every extent marked in the
+// old epoch.
+func (p *persister) checkpoint(t *Tracker, extra *generation, clean bool, used *Frozen) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	lazy := used != nil && !clean
 	old := t.state.Load()
 	next := p.seq + 1
 	ns := &trackState{gen: old.gen, err: ErrClosed}
@@ -189,14 +241,14 @@ func (p *persister) checkpoint(t *Tracker, extra *generation, clean bool) error 
 			}
 		}
 	}
+	var carried []carriedExtent
+	if lazy && old.log != nil {
+		carried = p.carry(old.log, used, sets)
+	}
 	blob := encodeStateBlob(t.geoms, sets)
 	blobLen := int64(len(blob))
-	// The new blob must not overlap the region in force: a crash before the
-	// new superblock is durable falls back to that region.
-	blobOff := alignState(p.logPos)
-	if stateDataStart+blobLen <= p.blobOff {
-		blobOff = stateDataStart
-	}
+	recsLen := int64(len(carried)) * stateRecordSize
+	blobOff := p.place(alignState(blobLen) + recsLen)
 	logOff := alignState(blobOff + blobLen)
 	sb := superblock{
 		clean:        clean,
@@ -211,30 +263,111 @@ func (p *persister) checkpoint(t *Tracker, extra *generation, clean bool) error 
 	fail := func(err error) error {
 		return fmt.Errorf("delta: tracker checkpoint: %w", err)
 	}
+	data := blob
+	if len(carried) > 0 {
+		data = make([]byte, logOff-blobOff, logOff-blobOff+recsLen)
+		copy(data, blob)
+		for _, c := range carried {
+			data = appendStateRecord(data, c.vol, next, c.ext)
+		}
+	}
 	// Until the superblock write starts, nothing in force has changed: on
-	// error the old state (and epoch) simply goes on.
-	if _, err := p.f.WriteAt(blob, blobOff); err != nil {
+	// error the old state (and epoch) simply goes on — unless the old
+	// superblock was itself waiting for this sync.
+	if _, err := p.f.WriteAt(data, blobOff); err != nil {
 		t.state.Store(old)
 		return fail(err)
 	}
 	if err := p.f.Sync(); err != nil {
+		if p.sbPending {
+			return p.failed(t, old, fail(err))
+		}
 		t.state.Store(old)
 		return fail(err)
 	}
+	p.sbPending = false
 	// From here the on-disk superblock may be either one, so no Mark may
 	// succeed in either epoch until the tracker is reopened.
 	if _, err := p.f.WriteAt(sb.marshal(), int64(next%2)*stateSlotSize); err != nil {
 		return p.failed(t, old, fail(err))
 	}
-	if err := p.f.Sync(); err != nil {
-		return p.failed(t, old, fail(err))
+	if !lazy {
+		if err := p.f.Sync(); err != nil {
+			return p.failed(t, old, fail(err))
+		}
 	}
-	p.seq, p.blobOff, p.logPos = next, blobOff, logOff
-	// Drop what lies past the new (empty) log. A failure leaves garbage the
-	// log scan stops at (old epochs' records, or bytes without a valid
-	// record checksum), so it is harmless and not reported.
-	_ = p.f.Truncate(logOff)
+	p.prevBlobOff, p.prevEnd = p.blobOff, p.logPos
+	p.seq, p.blobOff, p.logPos, p.sbPending = next, blobOff, logOff+recsLen, lazy
+	for _, c := range carried {
+		ns.log.hot[c.vol].setRange(c.ext, c.ext+1)
+	}
+	// Drop what lies past the new log (keeping the previous region while
+	// it may still be the one in force). A failure leaves garbage the log
+	// scan stops at (old epochs' records, or bytes without a valid record
+	// checksum), so it is harmless and not reported.
+	end := p.logPos
+	if lazy {
+		end = max(end, p.prevEnd)
+	}
+	_ = p.f.Truncate(end)
 	return nil
+}
+
+// carriedExtent is one extent a lazy checkpoint logs hot in the new epoch.
+type carriedExtent struct {
+	vol int
+	ext int64
+}
+
+// maxCarried bounds the extents one checkpoint carries into the new epoch
+// (32 bytes each in the checkpoint's write).
+const maxCarried = 4096
+
+// carry lists the extents hot in epoch e that hold a block of the committed
+// Frozen or of the current dirty sets, in volume and extent order.
+func (p *persister) carry(e *logEpoch, f *Frozen, sets []*Set) []carriedExtent {
+	var out []carriedExtent
+	eb := int64(p.extentBlocks)
+	for vol := range sets {
+		first := len(out)
+		for _, s := range []*Set{f.Blocks(vol), sets[vol]} {
+			if s == nil {
+				continue
+			}
+			for start, n := range s.Runs() {
+				for x := start / eb; x <= (start+n-1)/eb; x++ {
+					if e.hot[vol].has(x) {
+						out = append(out, carriedExtent{vol: vol, ext: x})
+					}
+				}
+				if len(out)-first > 2*maxCarried {
+					break
+				}
+			}
+		}
+		vs := out[first:]
+		slices.SortFunc(vs, func(a, b carriedExtent) int { return cmp.Compare(a.ext, b.ext) })
+		out = append(out[:first], slices.Compact(vs)...)
+		if len(out) >= maxCarried {
+			return out[:maxCarried]
+		}
+	}
+	return out
+}
+
+// place returns where a checkpoint writes n bytes: where they overlap
+// neither the region in force nor, while the superblock in force is not
+// yet durable, the previous checkpoint's region. A crash before the new
+// superblock is durable falls back to those.
+func (p *persister) place(n int64) int64 {
+	lo, hi := p.blobOff, p.logPos
+	if p.sbPending {
+		lo, hi = min(lo, p.prevBlobOff), max(hi, p.prevEnd)
+	}
+	if stateDataStart+n <= lo {
+		return stateDataStart
+	}
+	return alignState(hi)
 }
 
 func (p *persister) failed(t *Tracker, old *trackState, err error) error {
@@ -248,8 +381,11 @@ func (p *persister) failed(t *Tracker, old *trackState, err error) error {
 // A persistent tracker keeps a DRBD-style activity log: the volume is cut
 // into extents of WithExtentBlocks blocks, and before the first write to an
 // extent in an epoch its number is synced to the file. Each Frozen.Commit
-// writes the full dirty set and starts a new epoch; Close writes it and
-// marks the file clean. The file stays small: the set run-length encoded,
+// writes the full dirty set and starts a new epoch, with one sync; the
+// extents of the old epoch that held a block of the committed set or of the
+// dirty set stay hot in the new one (up to 4096 of them), so a host that
+// keeps writing the same extents pays no log sync after a commit. Close
+// writes the dirty set and marks the file clean. The file stays small: the set run-length encoded,
 // 32 bytes a log record. Call it for a new volume, or after
 // OpenTracker returned ErrTrackingLost — before resynchronizing, so that the
 // writes made during the resynchronization are tracked. See
@@ -356,5 +492,5 @@ func OpenTrackerFile(f StateFile, geoms []Geometry, opts ...TrackerOption) (*Tra
 func (t *Tracker) startPersistence() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.pers.checkpoint(t, nil, false)
+	return t.pers.checkpoint(t, nil, false, nil)
 }

@@ -122,7 +122,7 @@ func (t *Tracker) Close() error {
 		if f != nil {
 			extra = f.gen
 		}
-		err = t.pers.checkpoint(t, extra, true)
+		err = t.pers.checkpoint(t, extra, true, nil)
 	}
 	if err == nil {
 		err = s.err // a failed state file: the saved state is not clean

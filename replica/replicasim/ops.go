@@ -268,7 +268,7 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 			// was lost before the primary restarted: a full copy from no
 			// base cannot apply, and the operator protects anew.
 			s.protectAnew(ctx)
-		case (state == replica.Replicating || state == replica.InitialReplicationPending) &&
+		case !resync && (state == replica.Replicating || state == replica.InitialReplicationPending) &&
 			after == replica.ResynchronizationRequired && !errors.Is(err, delta.ErrTrackingLost):
 			if s.c.cfg.Strict {
 				s.failf("needless-resync", "a cycle left the relationship %s although tracking was not lost: %v", after, err)

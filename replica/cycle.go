@@ -140,7 +140,7 @@ func isFatal(err error) bool {
 	if errors.As(err, &remote) {
 		return !remote.Temporary()
 	}
-	for _, target := range []error{transport.ErrUnauthenticated, transport.ErrUnauthorized, ErrProtocol, ErrVersion, ErrUnknownGroup, errUnknownReplicaPoint, ErrNoCommonPoint, ErrSplitBrain} {
+	for _, target := range []error{transport.ErrUnauthenticated, transport.ErrUnauthorized, ErrProtocol, ErrVersion, ErrUnknownGroup, errUnknownReplicaPoint, ErrReplicaNotEmpty, ErrNoCommonPoint, ErrSplitBrain} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -182,7 +182,7 @@ func (r *Relationship) transfer(ctx context.Context, full bool) (res CycleResult
 			err = errors.Join(err, fmt.Errorf("replica: restore frozen blocks: %w", rerr))
 		}
 		r.closeConn()
-		if errors.Is(err, errUnknownReplicaPoint) {
+		if errors.Is(err, errUnknownReplicaPoint) && !full {
 			r.transition("replica at an unknown point", ResynchronizationRequired)
 		}
 		return CycleResult{}, r.recheckRefusal(ctx, err) // refusal_recheck.go
@@ -385,6 +385,8 @@ func (r *Relationship) base(st *statusMsg, full bool) (delta.PointID, error) {
 		return r.lastPoint, nil
 	case !st.Exists:
 		return delta.PointID{}, fmt.Errorf("replica: %w: group %q", ErrUnknownGroup, r.cfg.ID)
+	case full:
+		return r.initialBaseLocked(st) // initial_unknown.go
 	}
 	return delta.PointID{}, fmt.Errorf("%w: replica at %s, last acknowledged %s", errUnknownReplicaPoint, st.Latest, r.lastPoint)
 }

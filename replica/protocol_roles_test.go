@@ -32,9 +32,8 @@ func TestRoleMessagesRoundTrip(t *testing.T) {
 		got, err := decodeMessage(b)
 		require.NoError(t, err, "%s", m.kind())
 		assert.Equal(t, m, got)
-		body := appendMessageBody(nil, m)
-		for n := range len(body) {
-			_, err := decodeMessage(sealed(body[:n]))
+		for n := range len(b) {
+			_, err := decodeMessage(b[:n])
 			assert.ErrorIs(t, err, ErrProtocol, "%s cut at %d", m.kind(), n)
 		}
 	}
@@ -59,15 +58,13 @@ func TestRoleMessagesRefused(t *testing.T) {
 
 // FuzzRoleMessages checks the decoders of Promote, ReverseQuery and
 // ReverseInfo: no panic, ErrProtocol on refusal, and a frame accepted is
-// one checkMessage accepts and that encodes back to the same bytes. The
-// input is a message body under a matching checksum.
+// one checkMessage accepts and that encodes back to the same bytes.
 func FuzzRoleMessages(f *testing.F) {
 	for _, m := range sampleRoleMessages(f) {
-		f.Add(appendMessageBody(nil, m))
+		f.Add(appendMessage(nil, m))
 	}
 	f.Add([]byte{byte(msgReverseInfo), 1, 'g'})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		frame := sealed(body)
+	f.Fuzz(func(t *testing.T, frame []byte) {
 		m, err := decodeMessage(frame)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {

@@ -57,6 +57,14 @@ type ResyncResult struct {
 // afterwards, or the transport's or the replica's error.
 // PrimaryConfig.CycleTimeout does not bound it (reading whole volumes takes
 // the time it takes); cancel ctx to stop it.
+//
+// A relationship suspended before its initial replication completed has
+// nothing replicated to compare with: Resynchronize refuses it with a
+// *StateError and changes nothing (Resume, then InitialReplication). When
+// the replica holds no point at all (ErrNoReplicaPoint), the relationship
+// goes back to InitialReplicationPending rather than staying
+// ResynchronizationRequired, and the next InitialReplication (or Run)
+// sends the full copy.
 func (r *Relationship) Resynchronize(ctx context.Context) (ResyncResult, error) {
 	if err := r.acquire(ctx); err != nil {
 		return ResyncResult{}, err
@@ -76,6 +84,9 @@ func (r *Relationship) LastResync() ResyncResult {
 func (r *Relationship) resyncLocked(ctx context.Context) (ResyncResult, error) {
 	switch st := r.State(); st {
 	case Replicating, Suspended:
+		if err := r.resyncRefusal(st); err != nil { // initial_unknown.go
+			return ResyncResult{}, err
+		}
 		if err := r.transition("resynchronization requested", ResynchronizationRequired); err != nil {
 			return ResyncResult{}, err
 		}
@@ -103,7 +114,11 @@ func (r *Relationship) resyncLocked(ctx context.Context) (ResyncResult, error) {
 	r.mu.Unlock()
 	if err != nil {
 		r.closeConn()
-		r.transition("resynchronization failed", ResynchronizationRequired)
+		if errors.Is(err, ErrNoReplicaPoint) {
+			r.transition("the replica holds no point: initial replication needed", InitialReplicationPending)
+		} else {
+			r.transition("resynchronization failed", ResynchronizationRequired)
+		}
 		r.log.Warn("resynchronization failed", "err", err)
 		r.reportResync(ResyncResult{}, err)
 		return ResyncResult{}, err

@@ -187,4 +187,3 @@ func TestLostAckOfEarlierAttemptRegression(t *testing.T) {
 	assert.Equal(t, a, res.Base)
 	assert.Equal(t, [][]byte{want}, e.pointImages("vm1", res.Point))
 }
-

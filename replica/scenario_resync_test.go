@@ -432,7 +432,7 @@ func TestResyncWithoutReplicaPoint(t *testing.T) {
 	_, err = rel.Resynchronize(e.ctx)
 	assert.ErrorIs(t, err, replica.ErrNoReplicaPoint)
 	e.event()
-	assert.Equal(t, replica.ResynchronizationRequired, rel.State())
+	assert.Equal(t, replica.InitialReplicationPending, rel.State(), "nothing to compare with: the initial replication is due")
 	assert.Empty(t, e.points("vm1"))
 
 	other, _ := groupConfig("vm2", 64<<10, 1)

@@ -124,7 +124,7 @@ var transitions = map[Role]map[State][]State{
 		Replicating:                  {Suspended, ResynchronizationRequired, PreparedForFailover},
 		Suspended:                    {Replicating, InitialReplicationPending, ResynchronizationRequired},
 		ResynchronizationRequired:    {Resynchronizing, Suspended},
-		Resynchronizing:              {Replicating, ResynchronizationRequired},
+		Resynchronizing:              {Replicating, ResynchronizationRequired, InitialReplicationPending},
 		PreparedForFailover:          {Replicating}, // the promotion failed; Demote removes the relationship
 	},
 	RoleReplica: {

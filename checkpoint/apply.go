@@ -59,7 +59,10 @@ func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) 
 		// Nothing to undo: see applyFirst.
 		return g.applyFirst(ctx, r)
 	}
-	staged := newStagedStream(g.fsys, g.path(stagingName), g.s.opts.stageMem, &g.s.stageBuf)
+	// A valid stream's records staged take about as much as the stream
+	// can: no need to hold more stage memory than that.
+	stageMem := int(min(int64(g.s.opts.stageMem), g.maxStream()))
+	staged := newStagedStream(g.fsys, g.path(stagingName), stageMem, &g.s.stageBuf)
 	defer staged.close()
 	size, h, run, err := g.stage(ctx, r, staged)
 	if run != nil {

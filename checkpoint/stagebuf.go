@@ -28,7 +28,10 @@ type stagedStream struct {
 func newStagedStream(fsys vfs.FS, name string, limit int, slot *bufSlot) *stagedStream {
 	s := &stagedStream{fsys: fsys, name: name, limit: limit, slot: slot}
 	if limit > 0 {
-		s.mem = slot.take(0)
+		// The whole limit at once: growing by appending would copy the
+		// records again at every doubling. Pages of the buffer the records
+		// do not reach are never touched, so they cost no memory.
+		s.mem = slot.take(limit)
 	}
 	return s
 }

@@ -11,7 +11,10 @@ import (
 
 // The replication protocol between a primary and a replica runs over one
 // transport.Conn per relationship. Every message is one frame: a type byte,
-// then the message's fields, all integers big-endian:
+// then the message's fields, then a checksum, all integers big-endian:
+//
+//	frame  = type (u8), fields, crc (u32: CRC-32C, Castagnoli, of type
+//	         and fields)
 //
 //	str8   = u8 length, bytes          (ids: 1..255 bytes)
 //	str16  = u16 length, bytes         (Nack text: ≤ MaxNackMessage)
@@ -28,6 +31,13 @@ import (
 // the connection (the rest of the stream would otherwise be taken for
 // messages). Every request names its group, and the replica checks the
 // peer's authorization for that group on every request.
+//
+// The checksum is checked first: a control message damaged on the way (a
+// network without TLS, a faulty link) is refused with ErrProtocol rather
+// than read as another message, like any malformed frame — the replica
+// Nacks or ends the session and the primary retries. The delta stream's
+// frames carry no such checksum: the delta format checksums its own
+// records.
 //
 // Every length is checked against its limit and the bytes left in the
 // frame before anything is allocated; a frame with bytes left over, an

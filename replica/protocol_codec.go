@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"time"
 
@@ -10,8 +11,29 @@ import (
 	"github.com/blockrep/blockrep/delta"
 )
 
-// appendMessage appends m's wire form to b.
+// checksumSize is the length of the CRC-32C that ends every control
+// message frame.
+const checksumSize = 4
+
+// castagnoli is the CRC-32C table of the control message checksum.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendMessage appends m's wire form to b: its type and fields, then the
+// CRC-32C of those bytes.
 func appendMessage(b []byte, m message) []byte {
+	start := len(b)
+	b = appendMessageBody(b, m)
+	return sealMessage(b, start)
+}
+
+// sealMessage appends the big-endian CRC-32C of b[start:], the message
+// written from start on.
+func sealMessage(b []byte, start int) []byte {
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// appendMessageBody appends m's type and fields to b, without the checksum.
+func appendMessageBody(b []byte, m message) []byte {
 	b = append(b, byte(m.kind()))
 	switch m := m.(type) {
 	case helloMsg:
@@ -191,11 +213,27 @@ func validVolumeID(id string) bool {
 	return true
 }
 
-// decodeMessage parses one frame. Every error wraps ErrProtocol.
+// decodeMessage parses one frame, checking its checksum before anything
+// else: a frame damaged on the way is refused, never read as another
+// message. Every error wraps ErrProtocol.
 func decodeMessage(frame []byte) (message, error) {
 	if len(frame) > MaxMessageSize {
 		return nil, fmt.Errorf("%w: message of %d bytes exceeds %d", ErrProtocol, len(frame), MaxMessageSize)
 	}
+	if len(frame) < 1+checksumSize {
+		return nil, fmt.Errorf("%w: frame of %d bytes is too short for a message", ErrProtocol, len(frame))
+	}
+	body := frame[:len(frame)-checksumSize]
+	want := binary.BigEndian.Uint32(frame[len(body):])
+	if got := crc32.Checksum(body, castagnoli); got != want {
+		return nil, fmt.Errorf("%w: message checksum %08x, frame says %08x (damaged on the way)", ErrProtocol, got, want)
+	}
+	return decodeMessageBody(body)
+}
+
+// decodeMessageBody parses a message's type and fields, the frame without
+// its checksum.
+func decodeMessageBody(frame []byte) (message, error) {
 	r := &wireReader{b: frame}
 	t := msgType(r.u8())
 	var m message

@@ -29,11 +29,12 @@ func TestResyncMessageRoundTrip(t *testing.T) {
 		got, err := decodeMessage(b)
 		require.NoError(t, err)
 		assert.Equal(t, m, got)
-		for n := range len(b) {
-			_, err := decodeMessage(b[:n])
+		body := appendMessageBody(nil, m)
+		for n := range len(body) {
+			_, err := decodeMessage(sealed(body[:n]))
 			assert.ErrorIs(t, err, ErrProtocol, "prefix of %d bytes", n)
 		}
-		_, err = decodeMessage(append(b, 0))
+		_, err = decodeMessage(sealed(append(body, 0)))
 		assert.ErrorIs(t, err, ErrProtocol)
 	}
 }
@@ -44,9 +45,9 @@ func TestResyncMessageHostileFields(t *testing.T) {
 	withQuery := func(f func(*resyncQueryMsg)) []byte {
 		m := q
 		f(&m)
-		return appendMessage(nil, m)
+		return appendMessageBody(nil, m)
 	}
-	hashes := appendMessage(nil, h)
+	hashes := appendMessageBody(nil, h) // bodies: sealed with a matching checksum below
 	cases := []struct {
 		name  string
 		frame []byte
@@ -72,7 +73,7 @@ func TestResyncMessageHostileFields(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := decodeMessage(c.frame)
+			_, err := decodeMessage(sealed(c.frame))
 			assert.ErrorIs(t, err, ErrProtocol)
 		})
 	}
@@ -87,12 +88,14 @@ func TestResyncMessageHostileFields(t *testing.T) {
 
 // FuzzResyncMessage checks the decoder on resync frames: no panic,
 // ErrProtocol on refusal, and a frame it accepts encodes back identically.
+// The input is a message body under a matching checksum.
 func FuzzResyncMessage(f *testing.F) {
 	for _, m := range sampleResyncMessages(f) {
-		f.Add(appendMessage(nil, m))
+		f.Add(appendMessageBody(nil, m))
 	}
 	f.Add([]byte{byte(msgResyncHashes), 1, 'g', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, frame []byte) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		frame := sealed(body)
 		m, err := decodeMessage(frame)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {

@@ -32,8 +32,9 @@ func TestRoleMessagesRoundTrip(t *testing.T) {
 		got, err := decodeMessage(b)
 		require.NoError(t, err, "%s", m.kind())
 		assert.Equal(t, m, got)
-		for n := range len(b) {
-			_, err := decodeMessage(b[:n])
+		body := appendMessageBody(nil, m)
+		for n := range len(body) {
+			_, err := decodeMessage(sealed(body[:n]))
 			assert.ErrorIs(t, err, ErrProtocol, "%s cut at %d", m.kind(), n)
 		}
 	}
@@ -58,13 +59,15 @@ func TestRoleMessagesRefused(t *testing.T) {
 
 // FuzzRoleMessages checks the decoders of Promote, ReverseQuery and
 // ReverseInfo: no panic, ErrProtocol on refusal, and a frame accepted is
-// one checkMessage accepts and that encodes back to the same bytes.
+// one checkMessage accepts and that encodes back to the same bytes. The
+// input is a message body under a matching checksum.
 func FuzzRoleMessages(f *testing.F) {
 	for _, m := range sampleRoleMessages(f) {
-		f.Add(appendMessage(nil, m))
+		f.Add(appendMessageBody(nil, m))
 	}
 	f.Add([]byte{byte(msgReverseInfo), 1, 'g'})
-	f.Fuzz(func(t *testing.T, frame []byte) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		frame := sealed(body)
 		m, err := decodeMessage(frame)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {

@@ -44,12 +44,14 @@ func TestMessageRoundTrip(t *testing.T) {
 			got, err := decodeMessage(b)
 			require.NoError(t, err)
 			assert.Equal(t, m, got)
-			// Every strict prefix is refused, and so is a trailing byte.
-			for n := range len(b) {
-				_, err := decodeMessage(b[:n])
+			// Every strict prefix of the body is refused, and so is a
+			// trailing byte, even under a checksum that matches.
+			body := appendMessageBody(nil, m)
+			for n := range len(body) {
+				_, err := decodeMessage(sealed(body[:n]))
 				assert.ErrorIs(t, err, ErrProtocol, "prefix of %d bytes", n)
 			}
-			_, err = decodeMessage(append(b, 0))
+			_, err = decodeMessage(sealed(append(body, 0)))
 			assert.ErrorIs(t, err, ErrProtocol)
 		})
 	}
@@ -80,17 +82,19 @@ func TestMsgTypeString(t *testing.T) {
 }
 
 func TestDecodeRefusesHostileFields(t *testing.T) {
-	valid := appendMessage(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
+	// The frames are message bodies, sealed with a matching checksum below:
+	// the fields are what is hostile.
+	valid := appendMessageBody(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
 	cases := []struct {
 		name  string
 		frame []byte
 	}{
 		{"empty", nil},
 		{"unknown type", []byte{0x7f}},
-		{"group id with slash", appendMessage(nil, statusQueryMsg{Group: "../x"})},
+		{"group id with slash", appendMessageBody(nil, statusQueryMsg{Group: "../x"})},
 		{"empty group id", []byte{byte(msgStatusQuery), 0}},
 		{"bool 2", func() []byte {
-			b := appendMessage(nil, ackMsg{Group: "g"})
+			b := appendMessageBody(nil, ackMsg{Group: "g"})
 			b[len(b)-1] = 2
 			return b
 		}()},
@@ -103,7 +107,7 @@ func TestDecodeRefusesHostileFields(t *testing.T) {
 			return append(b, 0, 0)
 		}()},
 		{"metadata longer than its limit", func() []byte {
-			b := appendMessage(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
+			b := appendMessageBody(nil, createGroupMsg{Group: "g", BlockSize: 4096, Volumes: []delta.VolumeInfo{{ID: "v", Size: 1}}})
 			// Meta length sits before the failover blob32 (4 bytes of zero).
 			off := len(b) - 8
 			b[off], b[off+1], b[off+2], b[off+3] = 0xff, 0xff, 0xff, 0xff
@@ -111,9 +115,9 @@ func TestDecodeRefusesHostileFields(t *testing.T) {
 		}()},
 		{"nack code 0", []byte{byte(msgNack), 0, 0, 0}},
 		{"nack text too long", []byte{byte(msgNack), byte(CodeInternal), 0xff, 0xff}},
-		{"delta with zero new point", appendMessage(nil, deltaStartMsg{Group: "g"})},
+		{"delta with zero new point", appendMessageBody(nil, deltaStartMsg{Group: "g"})},
 		{"status with unknown state", func() []byte {
-			b := appendMessage(nil, statusMsg{Group: "g"})
+			b := appendMessageBody(nil, statusMsg{Group: "g"})
 			b[1+2+2+1] = 200
 			return b
 		}()},
@@ -121,7 +125,7 @@ func TestDecodeRefusesHostileFields(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := decodeMessage(c.frame)
+			_, err := decodeMessage(sealed(c.frame))
 			assert.ErrorIs(t, err, ErrProtocol)
 		})
 	}
@@ -169,19 +173,22 @@ func TestGroupRecordRoundTrip(t *testing.T) {
 
 // FuzzMessage checks that the decoder never panics, never accepts a frame
 // it would not write back identically, and refuses what it refuses with
-// ErrProtocol.
+// ErrProtocol. The input is a message body, sealed with a matching
+// checksum so that the fuzzer reaches the fields (FuzzMessageFrame fuzzes
+// whole frames).
 func FuzzMessage(f *testing.F) {
 	for _, m := range sampleMessages() {
-		f.Add(appendMessage(nil, m))
+		f.Add(appendMessageBody(nil, m))
 	}
 	for _, m := range sampleResyncMessages(f) {
-		f.Add(appendMessage(nil, m))
+		f.Add(appendMessageBody(nil, m))
 	}
 	for _, m := range sampleUpdateMessages() { // update_group_msg_test.go
-		f.Add(appendMessage(nil, m))
+		f.Add(appendMessageBody(nil, m))
 	}
 	f.Add([]byte{byte(msgCreateGroup), 1, 'g', 0, 0, 16, 0, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, frame []byte) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		frame := sealed(body)
 		m, err := decodeMessage(frame)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {

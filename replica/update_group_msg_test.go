@@ -66,10 +66,10 @@ func TestUpdateGroupMessage(t *testing.T) {
 		"retention short":  {byte(msgUpdateGroup), 1, 'g', updateRetention, 0, 0, 0, 1},
 		"retention count":  append([]byte{byte(msgUpdateGroup), 1, 'g', updateRetention, 0, 0, 0x10, 0}, make([]byte, 9)...),
 		"spacing negative": append([]byte{byte(msgUpdateGroup), 1, 'g', updateRetention, 0, 0, 0, 1, 0x80}, make([]byte, 8)...),
-		"trailing":         append(appendMessage(nil, sampleUpdateMessages()[0]), 0),
+		"trailing":         append(appendMessageBody(nil, sampleUpdateMessages()[0]), 0),
 	}
-	for name, f := range frames {
-		_, err := decodeMessage(f)
+	for name, f := range frames { // bodies, under a matching checksum
+		_, err := decodeMessage(sealed(f))
 		require.Error(t, err, name)
 		require.True(t, errors.Is(err, ErrProtocol), "%s: %v", name, err)
 	}

@@ -263,7 +263,12 @@ func (s *sim) attempt(ctx context.Context, writer func() [][][]byte, resync bool
 		case errors.Is(err, replica.ErrResyncMismatch):
 			s.failf("resync-identical", "%v", err)
 		case errors.Is(err, replica.ErrNoReplicaPoint):
-		case (state == replica.Replicating || state == replica.InitialReplicationPending) &&
+		case state == replica.InitialReplicationPending && s.replicaHasPoints(ctx):
+			// The replica committed an initial copy whose acknowledgement
+			// was lost before the primary restarted: a full copy from no
+			// base cannot apply, and the operator protects anew.
+			s.protectAnew(ctx)
+		case !resync && (state == replica.Replicating || state == replica.InitialReplicationPending) &&
 			after == replica.ResynchronizationRequired && !errors.Is(err, delta.ErrTrackingLost):
 			if s.c.cfg.Strict {
 				s.failf("needless-resync", "a cycle left the relationship %s although tracking was not lost: %v", after, err)
@@ -362,4 +367,24 @@ func isNetwork(err error) bool {
 	return transport.IsTemporary(err) || errors.Is(err, io.EOF) || errors.Is(err, transport.ErrClosed) ||
 		errors.Is(err, replica.ErrProtocol) || errors.Is(err, replica.ErrCycleTimeout) ||
 		errors.Is(err, delta.ErrCorrupt) || errors.Is(err, context.Canceled)
+}
+
+// replicaHasPoints reports whether the replica holds points of the group.
+func (s *sim) replicaHasPoints(ctx context.Context) bool {
+	g := s.group(ctx)
+	if g == nil {
+		return false
+	}
+	_, err := g.Latest(ctx)
+	return err == nil
+}
+
+// protectAnew does what an operator does with a relationship that cannot
+// go on: it protects the volumes anew, as another group.
+func (s *sim) protectAnew(ctx context.Context) {
+	err := s.c.Protect(ctx)
+	s.syncGroup()
+	if err != nil && !transient(err) && !s.c.pfs.Crashed() && !s.c.rep.fs.Crashed() {
+		s.failf("primary-op", "protecting anew: %v", err)
+	}
 }

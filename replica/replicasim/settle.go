@@ -39,6 +39,16 @@ func (s *sim) settle(ctx context.Context) {
 	if s.fail != nil {
 		return
 	}
+	if err != nil && s.c.rel != nil && s.c.rel.State() == replica.InitialReplicationPending && s.replicaHasPoints(ctx) {
+		// An initial copy committed whose acknowledgement was lost before
+		// a restart: protect anew, as the operator does.
+		s.protectAnew(ctx)
+		for range 4 {
+			if err = s.attempt(ctx, nil, false); err == nil || s.fail != nil {
+				break
+			}
+		}
+	}
 	if err != nil && errors.Is(err, replica.ErrNoReplicaPoint) && !s.c.cfg.Strict {
 		// Wedged (see TestResyncBeforeInitialWedges): protect anew.
 		clear(s.verified)

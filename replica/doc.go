@@ -454,7 +454,10 @@
 // delta stream, Ack and Nack, for resynchronization ResyncQuery and
 // ResyncHashes, UpdateGroup for changes after Enable, and Promote and
 // ReverseQuery (answered by ReverseInfo) for planned failover and reverse
-// replication. Every request names its group and is
+// replication. Every message ends with a CRC-32C of its bytes, checked
+// before it is read: a message damaged on the way is refused with
+// ErrProtocol (the delta stream has its own checksums). Every request
+// names its group and is
 // authorized again with the connection's authenticated peer; a refusal
 // comes back as a *RemoteError whose Code maps to the matching sentinel
 // (errors.Is(err, transport.ErrUnauthorized)).

@@ -91,6 +91,10 @@ func (t msgType) String() string {
 		return "ResyncQuery"
 	case msgResyncHashes:
 		return "ResyncHashes"
+	case msgResyncPagesQuery:
+		return "ResyncPagesQuery"
+	case msgResyncPageHashes:
+		return "ResyncPageHashes"
 	case msgPromote:
 		return "Promote"
 	case msgReverseQuery:

@@ -77,6 +77,10 @@ func appendMessageBody(b []byte, m message) []byte {
 		b = m.appendBody(b)
 	case resyncHashesMsg:
 		b = m.appendBody(b)
+	case resyncPagesQueryMsg:
+		b = m.appendBody(b)
+	case resyncPageHashesMsg:
+		b = m.appendBody(b)
 	case promoteMsg:
 		b = m.appendBody(b)
 	case reverseQueryMsg:
@@ -147,6 +151,16 @@ func checkMessage(m message) error {
 			return bad("%s", why)
 		}
 	case resyncHashesMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
+	case resyncPagesQueryMsg:
+		group = m.Group
+		if why := m.check(); why != "" {
+			return bad("%s", why)
+		}
+	case resyncPageHashesMsg:
 		group = m.Group
 		if why := m.check(); why != "" {
 			return bad("%s", why)
@@ -309,6 +323,10 @@ func decodeMessageBody(frame []byte) (message, error) {
 		m = decodeResyncQuery(r)
 	case msgResyncHashes:
 		m = decodeResyncHashes(r)
+	case msgResyncPagesQuery:
+		m = decodeResyncPagesQuery(r)
+	case msgResyncPageHashes:
+		m = decodeResyncPageHashes(r)
 	case msgPromote:
 		m = decodePromote(r)
 	case msgReverseQuery:

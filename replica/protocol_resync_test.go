@@ -19,6 +19,9 @@ func sampleResyncMessages(t testing.TB) []message {
 		resyncQueryMsg{Group: "vm1", Point: delta.PointID{1}, Volume: 3, Fanout: delta.DefaultFanout, Level: 2, Nodes: enc},
 		resyncHashesMsg{Group: "vm1", Point: delta.PointID{1}, Volume: 3, Level: 2, Digests: []nodeDigest{{1}, {2}, {3, 4}}},
 		resyncHashesMsg{Group: "vm1", Point: delta.PointID{1}},
+		resyncPagesQueryMsg{Group: "vm1", Point: delta.PointID{2}, Volume: 1, Key: [ResyncPageKeySize]byte{7, 8}, Size: 6, Blocks: enc},
+		resyncPageHashesMsg{Group: "vm1", Point: delta.PointID{2}, Volume: 1, Digests: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+		resyncPageHashesMsg{Group: "vm1", Point: delta.PointID{2}},
 	}
 }
 
@@ -127,4 +130,133 @@ func TestChunkSet(t *testing.T) {
 	}
 	assert.Equal(t, []int64{4, 4, 4, 4, 2}, got)
 	assert.True(t, union.Equal(want))
+}
+
+func TestResyncHashesSize(t *testing.T) {
+	for _, m := range sampleResyncMessages(t) {
+		switch m := m.(type) {
+		case resyncHashesMsg:
+			assert.Equal(t, len(appendMessage(nil, m)), resyncHashesSize(m))
+		case resyncPageHashesMsg:
+			assert.Equal(t, len(appendMessage(nil, m)), resyncPageHashesSize(m))
+		}
+	}
+}
+
+// decodePagesBody decodes the body of a page query (query true) or answer,
+// without type byte or checksum, as decodeMessage does after both.
+func decodePagesBody(body []byte, query bool) (message, error) {
+	r := &wireReader{b: body}
+	var m message
+	if query {
+		m = decodeResyncPagesQuery(r)
+	} else {
+		m = decodeResyncPageHashes(r)
+	}
+	if r.err == nil && r.left() != 0 {
+		r.fail("%d bytes after the message", r.left())
+	}
+	return m, r.err
+}
+
+func TestResyncPagesHostileFields(t *testing.T) {
+	q := sampleResyncMessages(t)[3].(resyncPagesQueryMsg)
+	a := sampleResyncMessages(t)[4].(resyncPageHashesMsg)
+	query := func(f func(*resyncPagesQueryMsg)) []byte {
+		m := q
+		f(&m)
+		return m.appendBody(nil)
+	}
+	answer := func(f func(*resyncPageHashesMsg)) []byte {
+		m := a
+		f(&m)
+		return m.appendBody(nil)
+	}
+	announce := func(n uint32) []byte { // an answer announcing n digest bytes, holding none
+		b := answer(func(m *resyncPageHashesMsg) { m.Digests = nil })
+		return append(b[:len(b)-4], byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	cases := []struct {
+		name  string
+		query bool
+		body  []byte
+	}{
+		{"volume past the bound", true, query(func(m *resyncPagesQueryMsg) { m.Volume = delta.MaxVolumes })},
+		{"digest size below the bound", true, query(func(m *resyncPagesQueryMsg) { m.Size = MinResyncPageDigest - 1 })},
+		{"digest size past the bound", true, query(func(m *resyncPagesQueryMsg) { m.Size = MaxResyncPageDigest + 1 })},
+		{"empty block set", true, query(func(m *resyncPagesQueryMsg) { m.Blocks = nil })},
+		{"block set past its bound", true, query(func(m *resyncPagesQueryMsg) { m.Blocks = make([]byte, MaxResyncSetBytes+1) })},
+		{"query cut short", true, query(func(*resyncPagesQueryMsg) {})[:40]},
+		{"answer volume past the bound", false, answer(func(m *resyncPageHashesMsg) { m.Volume = delta.MaxVolumes })},
+		{"digests past the bound", false, announce(MaxResyncPageDigests*MaxResyncPageDigest + 1)},
+		{"digests past the frame", false, announce(256)},
+		{"4 GiB of digests announced", false, announce(0xffffffff)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := decodePagesBody(c.body, c.query)
+			assert.ErrorIs(t, err, ErrProtocol)
+		})
+	}
+	// The bodies themselves decode, so the cases above fail on the field
+	// they change.
+	for _, m := range []message{q, a} {
+		var body []byte
+		switch m := m.(type) {
+		case resyncPagesQueryMsg:
+			body = m.appendBody(nil)
+		case resyncPageHashesMsg:
+			body = m.appendBody(nil)
+		}
+		got, err := decodePagesBody(body, m.kind() == msgResyncPagesQuery)
+		require.NoError(t, err)
+		assert.Equal(t, m, got)
+	}
+	// What this side would refuse to read it refuses to send.
+	badQ := q
+	badQ.Size = 0
+	assert.ErrorIs(t, checkMessage(badQ), ErrInvalidConfig)
+	badA := a
+	badA.Digests = make([]byte, MaxResyncPageDigests*MaxResyncPageDigest+1)
+	assert.ErrorIs(t, checkMessage(badA), ErrInvalidConfig)
+}
+
+// FuzzResyncPagesBody checks the page query and answer decoders on bodies
+// that reach them whole (past type byte and checksum): no panic,
+// ErrProtocol on refusal, digests within their bound, and a body they
+// accept encodes back identically.
+func FuzzResyncPagesBody(f *testing.F) {
+	for _, m := range sampleResyncMessages(f) {
+		switch m := m.(type) {
+		case resyncPagesQueryMsg:
+			f.Add(true, m.appendBody(nil))
+		case resyncPageHashesMsg:
+			f.Add(false, m.appendBody(nil))
+		}
+	}
+	f.Fuzz(func(t *testing.T, query bool, body []byte) {
+		m, err := decodePagesBody(body, query)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("error %v does not wrap ErrProtocol", err)
+			}
+			return
+		}
+		if err := checkMessage(m); err != nil {
+			t.Fatalf("decoded %+v fails checkMessage: %v", m, err)
+		}
+		var again []byte
+		switch m := m.(type) {
+		case resyncPagesQueryMsg:
+			again = m.appendBody(nil)
+		case resyncPageHashesMsg:
+			if len(m.Digests) > MaxResyncPageDigests*MaxResyncPageDigest {
+				t.Fatalf("%d digest bytes accepted", len(m.Digests))
+			}
+			again = m.appendBody(nil)
+		}
+		if string(again) != string(body) {
+			t.Fatalf("round trip changed the body:\n in %x\nout %x", body, again)
+		}
+	})
 }

@@ -127,6 +127,8 @@ func (s *session) handle(ctx context.Context, m message) error {
 		return sendMsg(ctx, s.conn, ack)
 	case resyncQueryMsg:
 		return s.resyncQuery(ctx, m)
+	case resyncPagesQueryMsg:
+		return s.resyncPagesQuery(ctx, m) // resync_pages_replica.go
 	case updateGroupMsg:
 		if !s.authorize(ctx, m.Group) {
 			return nil

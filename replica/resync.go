@@ -29,13 +29,22 @@ type ResyncResult struct {
 	// DifferingBlocks is how many blocks the hash comparison found
 	// different between the primary's volumes and the replica's point.
 	DifferingBlocks int64 `json:"differing_blocks"`
+	// DifferingPages is how many PageSize pages of those blocks differ:
+	// a query of page digests (ResyncPagesQuery) narrows the differing
+	// blocks to them, and only they are marked for the delta.
+	DifferingPages int64 `json:"differing_pages"`
 	// Blocks is how many blocks the delta carried: the differing ones and
 	// those the host wrote while the comparison ran.
 	Blocks int64 `json:"blocks"`
+	// Pages is how many pages of those blocks the delta carried.
+	Pages int64 `json:"pages"`
 	// HashRounds is the number of query/answer round trips of the
 	// comparison; HashBytes the bytes of those queries and answers.
 	HashRounds int64 `json:"hash_rounds"`
 	HashBytes  int64 `json:"hash_bytes"`
+	// PageHashBytes is the part of HashBytes the page digests of the
+	// differing blocks took (ResyncPagesQuery and its answers).
+	PageHashBytes int64 `json:"page_hash_bytes"`
 	// StreamBytes is the size of the delta stream.
 	StreamBytes int64         `json:"delta_size"`
 	Latency     time.Duration `json:"latency"` // start to acknowledgement
@@ -192,8 +201,7 @@ func (r *Relationship) resync(ctx context.Context) (ResyncResult, error) {
 		if err != nil {
 			return res, err
 		}
-		res.DifferingBlocks += diff.Count()
-		if err := r.markSet(ti, diff); err != nil {
+		if err := r.markDiffering(ctx, st.Latest, ti, diff, &res); err != nil { // resync_pages.go
 			return res, err
 		}
 	}
@@ -212,6 +220,7 @@ func (r *Relationship) resync(ctx context.Context) (ResyncResult, error) {
 	}
 	res.Point, res.Time, res.Hash = ack.Point, frozen.Time(), ack.Hash
 	res.Blocks = frozen.Dirty().Blocks
+	res.Pages = frozen.Dirty().Pages
 	res.StreamBytes = sent.StreamBytes
 	r.mu.Lock()
 	r.lastPoint, r.lastTime, r.lastHash, r.inDoubt = ack.Point, frozen.Time(), ack.Hash, delta.PointID{}

@@ -79,9 +79,10 @@ func (r *Relationship) queryHashes(ctx context.Context, base delta.PointID, ti, 
 	return a.Digests, nil
 }
 
-// resyncHashesSize is the length of a's frame.
+// resyncHashesSize is the length of a's frame: that of the frame without
+// digests (whatever the framing adds) and the digests.
 func resyncHashesSize(a resyncHashesMsg) int {
-	return 1 + 1 + len(a.Group) + len(a.Point) + 2 + 1 + 4 + len(a.Digests)*ResyncDigestSize
+	return len(appendMessage(nil, resyncHashesMsg{Group: a.Group})) + len(a.Digests)*ResyncDigestSize
 }
 
 // chunkSet yields want cut, in ascending order, into sets over the same

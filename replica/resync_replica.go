@@ -41,34 +41,16 @@ func (s *session) resyncQuery(ctx context.Context, m resyncQueryMsg) error {
 }
 
 func (s *session) resyncHashes(ctx context.Context, m resyncQueryMsg) ([]delta.Hash, Code, error) {
-	g, err := s.h.openGroup(ctx, m.Group)
+	g, code, err := s.resyncPoint(ctx, "resync query", m.Group, m.Point, m.Volume)
 	if err != nil {
-		return nil, codeOf(err), err
-	}
-	// A group failed over on this host takes no delta, so it is not
-	// compared either.
-	if st := s.h.groupState(m.Group); st != Replicating && st != TestFailoverRunning {
-		return nil, CodeStateConflict, &StateError{Op: "resync query", From: st}
-	}
-	latest, err := g.Latest(ctx)
-	if errors.Is(err, checkpoint.ErrNoPoint) {
-		return nil, CodeBaseMismatch, fmt.Errorf("%w: group %q has no point", checkpoint.ErrBaseMismatch, m.Group)
-	}
-	if err != nil {
-		return nil, CodeInternal, err
-	}
-	if latest.ID != m.Point {
-		return nil, CodeBaseMismatch, fmt.Errorf("%w: latest point is %s, not %s", checkpoint.ErrBaseMismatch, latest.ID, m.Point)
+		return nil, code, err
 	}
 	spec := g.Spec()
 	vol := int(m.Volume)
-	if vol >= len(spec.Volumes) {
-		return nil, CodeProtocol, fmt.Errorf("%w: volume %d of %d", ErrProtocol, vol, len(spec.Volumes))
-	}
 	t := s.tree
 	if t.tree == nil || t.group != m.Group || t.point != m.Point || t.volume != vol || t.tree.Fanout() != int(m.Fanout) {
 		s.tree = resyncTree{}
-		tree, err := s.hashPoint(ctx, g, latest.ID, vol, spec.Geometries()[vol], int(m.Fanout))
+		tree, err := s.hashPoint(ctx, g, m.Point, vol, spec.Geometries()[vol], int(m.Fanout))
 		if err != nil {
 			return nil, CodeInternal, err
 		}
@@ -92,6 +74,36 @@ func (s *session) resyncHashes(ctx context.Context, m resyncQueryMsg) ([]delta.H
 		return nil, CodeProtocol, err
 	}
 	return hs, 0, nil
+}
+
+// resyncPoint checks what every resynchronization query of group needs:
+// the group held and replicating here, its latest point the query's point,
+// the volume one of the group's. It returns the group, or the Nack code and
+// error to refuse the query with.
+func (s *session) resyncPoint(ctx context.Context, op, group string, point delta.PointID, vol uint16) (checkpoint.Group, Code, error) {
+	g, err := s.h.openGroup(ctx, group)
+	if err != nil {
+		return nil, codeOf(err), err
+	}
+	// A group failed over on this host takes no delta, so it is not
+	// compared either.
+	if st := s.h.groupState(group); st != Replicating && st != TestFailoverRunning {
+		return nil, CodeStateConflict, &StateError{Op: op, From: st}
+	}
+	latest, err := g.Latest(ctx)
+	if errors.Is(err, checkpoint.ErrNoPoint) {
+		return nil, CodeBaseMismatch, fmt.Errorf("%w: group %q has no point", checkpoint.ErrBaseMismatch, group)
+	}
+	if err != nil {
+		return nil, CodeInternal, err
+	}
+	if latest.ID != point {
+		return nil, CodeBaseMismatch, fmt.Errorf("%w: latest point is %s, not %s", checkpoint.ErrBaseMismatch, latest.ID, point)
+	}
+	if n := len(g.Spec().Volumes); int(vol) >= n {
+		return nil, CodeProtocol, fmt.Errorf("%w: volume %d of %d", ErrProtocol, vol, n)
+	}
+	return g, 0, nil
 }
 
 // hashPoint builds the hash tree of volume vol as of point id.

@@ -7,9 +7,10 @@ import (
 	"github.com/blockrep/blockrep/delta"
 )
 
-// resyncSource is the Source a resynchronization encodes: the blocks of
-// its Frozen, always whole (the replica's copy of a differing block may
-// differ in any page), read as of the freeze. It records the hash of every
+// resyncSource is the Source a resynchronization encodes: the blocks and
+// pages of its Frozen — the pages the page-digest comparison found
+// different (resync_pages.go) and those written meanwhile — read as of the
+// freeze. It records the hash of every
 // block it hands out, so that the primary knows the content hash its image
 // at the freeze must have on the replica.
 type resyncSource struct {
@@ -32,8 +33,9 @@ func (s *resyncSource) Geometries() []delta.Geometry { return s.frozen.Geometrie
 
 func (s *resyncSource) Blocks(vol int) *delta.Set { return s.frozen.Blocks(vol) }
 
-// Pages returns nil: every block goes whole.
-func (s *resyncSource) Pages(int, int64, delta.PageMask) delta.PageMask { return nil }
+func (s *resyncSource) Pages(vol int, block int64, dst delta.PageMask) delta.PageMask {
+	return s.frozen.Pages(vol, block, dst)
+}
 
 func (s *resyncSource) ReadBlock(vol int, block int64, p []byte) error {
 	if err := s.frozen.ReadBlock(vol, block, p); err != nil {

@@ -126,8 +126,9 @@ func runPrimary(ctx context.Context, spec childSpec) (childResult, error) {
 
 // scanCycle is what the CLI's sync does for changes made by other programs:
 // scan the volume's pages against the hashes kept from the last cycle, mark
-// the blocks that hold changed pages, run a cycle, and keep the new hashes
-// once the replica acknowledged it.
+// the changed pages (so that the cycle sends those pages, not their whole
+// blocks), run a cycle, and keep the new hashes once the replica
+// acknowledged it.
 func scanCycle(ctx context.Context, rel *replica.Relationship, f *os.File, spec childSpec) (replica.CycleResult, error) {
 	g, err := delta.NewGeometry(spec.Size, blockSize)
 	if err != nil {
@@ -148,7 +149,7 @@ func scanCycle(ctx context.Context, rel *replica.Relationship, f *os.File, spec 
 	if sr.Blocks.Empty() {
 		return replica.CycleResult{}, errors.New("the scan found no change")
 	}
-	if err := rel.MarkChanged(0, sr.Blocks); err != nil {
+	if err := rel.MarkChangedPages(0, sr.ChangedPages); err != nil {
 		return replica.CycleResult{}, err
 	}
 	cr, err := rel.Cycle(ctx)

@@ -180,7 +180,7 @@ func (b *bench) scan(ctx context.Context) (*workload, error) {
 	n := b.onePercent()
 	wl := &workload{Name: "scan", Description: fmt.Sprintf(
 		"the same kind of change (%d blocks, one 4 KiB page each) written by another program; blockrep scans the "+
-			"volume's page hashes against those kept from the last cycle (the CLI's sync: delta.Scan, MarkChanged, Cycle, "+
+			"volume's page hashes against those kept from the last cycle (the CLI's sync: delta.Scan, MarkChangedPages, Cycle, "+
 			"keep the new hashes) vs rsync --no-whole-file.", n)}
 	err = b.withReplica(ctx, b.aStore, b.profile("scan-replica"), wl.side("blockrep"), func(srv *server) error {
 		for r := range b.cfg.rounds {

@@ -40,8 +40,8 @@
 //
 // The image files may be written by any program: "sync" hashes every 4 KiB
 // page (delta.Scan) and compares with the page hashes kept from the last
-// acknowledged cycle, marks the blocks that differ
-// (replica.Relationship.MarkChanged), runs one cycle, and keeps the new
+// acknowledged cycle, marks the pages that differ
+// (replica.Relationship.MarkChangedPages), runs one cycle, and keeps the new
 // hashes only once the replica acknowledged the point. The id of every
 // point is recorded as pending before the replica hears of it, so a point
 // whose acknowledgement is lost — the replica killed after its commit — is

@@ -89,13 +89,14 @@ func (g *primaryGroup) saveHashes(scans []*delta.ScanResult) error {
 	return nil
 }
 
-// mark marks the blocks the scans found changed.
+// mark marks the pages the scans found changed, so that the cycle sends
+// those pages, not the whole blocks that hold them.
 func (g *primaryGroup) mark(scans []*delta.ScanResult) error {
 	for i, s := range scans {
-		if s.Blocks.Empty() {
+		if s.ChangedPages.Empty() {
 			continue
 		}
-		if err := g.rel.MarkChanged(i, s.Blocks); err != nil {
+		if err := g.rel.MarkChangedPages(i, s.ChangedPages); err != nil {
 			return err
 		}
 	}

@@ -238,6 +238,12 @@ func (r *Relationship) markNonZero(ctx context.Context) error {
 	for ti, ci := range r.included {
 		v := r.cfg.Volumes[ci]
 		bs := int64(r.cfg.BlockSize)
+		if sv, ok := sparseOf(v.Volume); ok { // initial_sparse.go: skip the holes
+			if err := markNonZeroSparse(ctx, r.tracker, ti, v, bs, buf, sv); err != nil {
+				return err
+			}
+			continue
+		}
 		step := int64(len(buf)) / bs * bs
 		for off := int64(0); off < v.Size; off += step {
 			if err := ctx.Err(); err != nil {

@@ -120,6 +120,16 @@
 // Warning, "waiting for the seed copy") and the relationship is
 // InitialReplicationPending again, so Run retries it with back-off.
 //
+// # Sparse volumes
+//
+// To find the non-zero blocks, Network and Media read the volumes — but
+// not their holes: a Volume that implements SparseVolume (NextData) is
+// read only where it says data may lie, and an *os.File is asked with
+// lseek SEEK_DATA/SEEK_HOLE on Linux. So the first copy of a mostly empty
+// 64 GiB image reads its data, not 64 GiB. Where holes cannot be found
+// (another platform, a file system without SEEK_DATA, NextData returning
+// errors.ErrUnsupported) the volume is read whole, as any other Volume is.
+//
 // # Restarting the primary
 //
 // With GroupConfig.TrackerState, change tracking survives a restart: the
@@ -133,9 +143,11 @@
 // A host tool whose volumes are files other programs write (the blockrep
 // CLI, examples/blockrep) finds their changes by comparing page hashes
 // with those of the last acknowledged cycle (delta.Scan) and hands the
-// changed blocks to Relationship.MarkChanged before the cycle, which then
-// sends them with whatever the tracker holds. It keeps the new hashes only
-// once the point is acknowledged, so a failed cycle loses nothing.
+// changed pages (ScanResult.ChangedPages) to Relationship.MarkChangedPages
+// before the cycle, which then sends those pages — not their whole blocks —
+// with whatever the tracker holds (Relationship.MarkChanged marks whole
+// blocks). It keeps the new hashes only once the point is acknowledged, so
+// a failed cycle loses nothing.
 //
 // # Resynchronization
 //
@@ -154,11 +166,16 @@
 //     differing blocks cross the wire, as 16-byte digests — about a
 //     sixteenth of the bytes of every block hash when 1% of the blocks
 //     differ, under 1% of the compressed size of those blocks;
-//  3. mark the differing blocks and freeze: the frozen set is them plus
-//     every block the tracker holds dirty (written since the last cycle,
+//  3. narrow the differing blocks to their differing 4 KiB pages: one
+//     more query (ResyncPagesQuery, answered by ResyncPageHashes) asks for
+//     the digests of every page of those blocks — 6-byte prefixes of a
+//     BLAKE3 keyed with a key drawn afresh for each resynchronization —
+//     which the primary compares with its own;
+//  4. mark the differing pages and freeze: the frozen set is them plus
+//     every page the tracker holds dirty (written since the last cycle,
 //     during step 1 too), captured as of the freeze instant while the host
 //     goes on writing;
-//  4. send them, whole, as a delta on the replica's latest point; on the
+//  5. send those pages as a delta on the replica's latest point; on the
 //     acknowledgement the replica's content hash must equal the one of the
 //     primary's image at the freeze (else ErrResyncMismatch).
 //
@@ -167,8 +184,9 @@
 // attempt loses nothing. The replica builds its trees by reading the
 // latest point's volumes once (the store does not hand out the block
 // hashes it keeps), one volume at a time, so a resynchronization reads
-// every volume once on each side. ResyncResult and LastResync report the
-// differing blocks, the blocks and bytes sent and the hash traffic.
+// every volume once on each side, and the differing blocks once more for
+// their page digests. ResyncResult and LastResync report the differing
+// blocks and pages, the blocks, pages and bytes sent and the hash traffic.
 //
 // With GroupConfig.ResyncWindow, Run starts a resynchronization by itself
 // when one is required and the host clock is inside the daily window
@@ -271,7 +289,12 @@
 // ends the extension and releases its pins, and Extensions reports each
 // one's last point, counts, bytes and health. A cut forward leaves the
 // extended replica at L; the next one sends again (ExtendConfig.Timeout
-// bounds one whose extended replica stops answering). After an unplanned
+// bounds one whose extended replica stops answering). A forward whose
+// whole stream went out but whose verdict never came (or that was in
+// flight when the host stopped) is in doubt: the extended replica may
+// still commit its point, so the point stays pinned until the extended
+// replica's status shows it at that point or past it, or it acknowledges
+// a later one. After an unplanned
 // failover on this replica, forwarding goes on: the point CompleteFailover
 // commits is a new latest point, forwarded from L like any other (the pin
 // keeps L when the failover drops the other points).
@@ -452,9 +475,9 @@
 // One connection per relationship carries small versioned messages (see
 // ProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
 // delta stream, Ack and Nack, for resynchronization ResyncQuery and
-// ResyncHashes, UpdateGroup for changes after Enable, and Promote and
-// ReverseQuery (answered by ReverseInfo) for planned failover and reverse
-// replication. Every message ends with a CRC-32C of its bytes, checked
+// ResyncHashes then ResyncPagesQuery and ResyncPageHashes, UpdateGroup
+// for changes after Enable, and Promote and ReverseQuery (answered by
+// ReverseInfo) for planned failover and reverse replication. Every message ends with a CRC-32C of its bytes, checked
 // before it is read: a message damaged on the way is refused with
 // ErrProtocol (the delta stream has its own checksums). Every request
 // names its group and is
@@ -484,7 +507,9 @@
 //     cancel), which the primary sees as ErrReplicaFailedOver;
 //   - test failover while replication goes on;
 //   - resynchronization by hash comparison, on request or in a daily
-//     window;
+//     window, sending only the differing 4 KiB pages;
+//   - changes made behind the tracker's back marked by page
+//     (MarkChangedPages) or by block (MarkChanged);
 //   - extended replication: a replica forwards its points to a further
 //     replica at its own frequency, coalescing the points in between,
 //     chains of any depth;
@@ -500,7 +525,9 @@
 //     failback;
 //   - split-brain detection on both sides, resolved by Demote or
 //     DiscardFailover; a FailedOver group stays so across a restart of the
-//     replica host.
+//     replica host;
+//   - initial replication reading only the data of sparse volumes
+//     (SparseVolume, SEEK_DATA on Linux files).
 //
 // Not built yet:
 //

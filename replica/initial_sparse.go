@@ -1,0 +1,92 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/blockrep/blockrep/delta"
+)
+
+// SparseVolume is an optional interface of a Volume that can say where its
+// data lies without reading its holes. Initial replication (and the export
+// to media) reads only the ranges it reports, so the first copy of a
+// mostly empty volume costs what its data costs, not its size. An
+// *os.File is used as one on Linux (lseek SEEK_DATA/SEEK_HOLE) without
+// implementing it.
+type SparseVolume interface {
+	// NextData returns the first range [start, end) at or after off that
+	// may hold non-zero bytes: every byte of [off, start) reads as zero.
+	// It returns io.EOF when every byte from off on reads as zero, and an
+	// error wrapping errors.ErrUnsupported when it cannot tell (the caller
+	// then reads the volume from off on). A range may hold zeros, may
+	// reach past the volume's size, and need not be block-aligned.
+	NextData(off int64) (start, end int64, err error)
+}
+
+// sparseOf returns how to find v's data ranges: v itself when it
+// implements SparseVolume, else a platform's view of an *os.File.
+func sparseOf(v Volume) (SparseVolume, bool) {
+	if sv, ok := v.(SparseVolume); ok {
+		return sv, true
+	}
+	return osSparse(v)
+}
+
+// markNonZeroSparse marks every block of volume vol (of v.Size bytes in
+// bs-byte blocks) that holds a non-zero byte, reading only the blocks sv
+// says may hold data; where sv cannot tell, it reads the rest. buf is the
+// read buffer, at least one block long.
+func markNonZeroSparse(ctx context.Context, tr *delta.Tracker, vol int, v VolumeConfig, bs int64, buf []byte, sv SparseVolume) error {
+	next := int64(0) // first byte not scanned yet, block-aligned
+	for next < v.Size {
+		start, end, err := sv.NextData(next)
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, errors.ErrUnsupported):
+			start, end = next, v.Size
+		case err != nil:
+			return fmt.Errorf("replica: find data of volume %s at %d: %w", v.Name, next, err)
+		case start < next || end <= start:
+			return fmt.Errorf("replica: find data of volume %s at %d: bad range [%d, %d)", v.Name, next, start, end)
+		}
+		if start >= v.Size {
+			return nil
+		}
+		from := start / bs * bs
+		to := min(v.Size, (end+bs-1)/bs*bs)
+		if err := markNonZeroRange(ctx, tr, vol, v, bs, buf, from, to); err != nil {
+			return err
+		}
+		next = to
+	}
+	return nil
+}
+
+// markNonZeroRange marks the non-zero blocks of [from, to) of volume vol,
+// from block-aligned, reading it into buf a whole number of blocks at a
+// time.
+func markNonZeroRange(ctx context.Context, tr *delta.Tracker, vol int, v VolumeConfig, bs int64, buf []byte, from, to int64) error {
+	step := int64(len(buf)) / bs * bs
+	for off := from; off < to; off += step {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(step, to-off)
+		p := buf[:n]
+		if _, err := v.Volume.ReadAt(p, off); err != nil {
+			return fmt.Errorf("replica: scan volume %s at %d: %w", v.Name, off, err)
+		}
+		for b := int64(0); b < n; b += bs {
+			blk := p[b:min(b+bs, n)]
+			if !allZero(blk) {
+				if err := tr.Mark(vol, off+b, int64(len(blk))); err != nil {
+					return fmt.Errorf("replica: mark volume %s: %w", v.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}

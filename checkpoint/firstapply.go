@@ -70,7 +70,7 @@ func (g *dirGroup) applyFirst(ctx context.Context, r io.Reader) (ApplyResult, er
 	g.mu.RLock()
 	run.m = g.man.clone()
 	g.mu.RUnlock()
-	pt, err := run.writeFirst(dec, readback)
+	pt, err := run.writeFirst(ctx, dec, readback)
 	if err == nil {
 		pt.Size = cr.n
 		err = run.commitFirst(pt, h)
@@ -120,31 +120,37 @@ func (g *dirGroup) markFirstApply() error {
 // synced and the new hashes are in the journal (or a new hash file) for
 // the commit. readback collects the blocks whose new hash must be read back
 // from the volume (pages and copies).
-func (run *applyRun) writeFirst(dec *delta.Decoder, readback []*delta.Set) (Point, error) {
+func (run *applyRun) writeFirst(ctx context.Context, dec *delta.Decoder, readback []*delta.Set) (Point, error) {
 	g := run.g
 	// At most one background sync runs at a time; none outlives this call.
 	var early errgroup.Group
 	defer early.Wait()
+	// Decoding and verifying the next batch of records (on the batch
+	// reader's goroutine) overlaps writing and hashing this one.
+	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize,
+		[]*bufSlot{&g.s.arenaBuf[0], &g.s.arenaBuf[1]})
+	defer rd.stop()
 	written := 0
-	for {
-		rec, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	for b := range rd.full {
+		for i := range b.recs {
+			n, err := run.writeFirstRecord(&b.recs[i], readback)
+			if err != nil {
+				return Point{}, err
+			}
+			written += n
 		}
-		if err != nil {
-			return Point{}, fmt.Errorf("checkpoint: apply: %w", err)
-		}
-		n, err := run.writeFirstRecord(rec, readback)
-		if err != nil {
-			return Point{}, err
-		}
-		if written += n; written >= firstEarlySync {
+		rd.free <- b
+		if written >= firstEarlySync {
 			written = 0
 			if err := early.Wait(); err != nil {
 				return Point{}, err
 			}
 			early.Go(g.syncVolumes)
 		}
+	}
+	if err := rd.err(); err != nil {
+		// The stream failed verification (or ctx ended) part-way.
+		return Point{}, fmt.Errorf("checkpoint: apply: %w", err)
 	}
 	if err := early.Wait(); err != nil {
 		return Point{}, err
@@ -278,6 +284,16 @@ func (g *dirGroup) zeroVolumes() error {
 		}
 	}
 	return nil
+}
+
+// firstApplyPending reports whether the group has no point and a
+// first-apply marker: its volumes are to be zeroed, whatever their size.
+func (g *dirGroup) firstApplyPending() bool {
+	if len(g.man.Points) > 0 {
+		return false
+	}
+	_, err := g.fsys.Stat(g.path(firstApplyName))
+	return err == nil
 }
 
 // recoverFirstApply finishes what a first-apply marker says: see

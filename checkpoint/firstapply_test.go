@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 
@@ -74,7 +75,9 @@ func TestFirstApplyWritesOnlyVolumes(t *testing.T) {
 func TestFirstApplyCorrupt(t *testing.T) {
 	for _, frac := range []float64{0.5, 0.8, 0.99} {
 		w, stream := firstWorld(t, 91)
-		fsys, _, g := newMemStore(t, w)
+		// Small batches: the records before the damaged one are written
+		// while the rest of the stream is still being verified.
+		fsys, _, g := newMemStore(t, w, WithApplyBatch(64<<10))
 		writes := 0
 		fsys.SetHook(func(op vfs.Op) error {
 			if op.Kind == vfs.OpWrite && strings.HasSuffix(op.Path, ".img") {
@@ -135,7 +138,7 @@ func TestCrashDuringCorruptFirstApply(t *testing.T) {
 		}
 		apply(t, g, stream)
 		requireChainOf(t, g, w)
-	})
+	}, WithApplyBatch(64<<10))
 	t.Logf("%d operations", total)
 }
 
@@ -266,4 +269,47 @@ func TestFirstApplyFaults(t *testing.T) {
 			require.Positive(t, inProcess)
 		})
 	}
+}
+
+// A first apply's abort that crashed between truncating a volume to
+// nothing and back to its size leaves a short volume: with the marker in a
+// group without points, the reopen resizes it rather than call it damage.
+func TestFirstApplyShortVolumeRecovered(t *testing.T) {
+	w, stream := firstWorld(t, 97)
+	fsys := setupChain(t, w, 0, change{})
+	require.NoError(t, writeSynced(fsys, "store/groups/vm1/"+firstApplyName, nil))
+	require.NoError(t, fsys.SyncDir("store/groups/vm1"))
+	f, err := fsys.OpenFile("store/groups/vm1/"+volumeName(1), os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(0))
+	require.NoError(t, f.Sync())
+	require.NoError(t, f.Close())
+
+	st, err := Open(fsys, "store")
+	require.NoError(t, err)
+	defer st.Close()
+	g, err := st.Group(context.Background(), w.group)
+	require.NoError(t, err)
+	assert.Equal(t, "rolled back", g.Recovered().Outcome)
+	requireNoPoint(t, fsys, g, w)
+	apply(t, g, stream)
+	requireChainOf(t, g, w)
+}
+
+// Without the marker, a short volume is damage, as before.
+func TestShortVolumeWithoutMarkerIsDamage(t *testing.T) {
+	w, _ := firstWorld(t, 98)
+	fsys := setupChain(t, w, 0, change{})
+	f, err := fsys.OpenFile("store/groups/vm1/"+volumeName(1), os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(0))
+	require.NoError(t, f.Sync())
+	require.NoError(t, f.Close())
+
+	st, err := Open(fsys, "store")
+	require.NoError(t, err)
+	defer st.Close()
+	_, err = st.Group(context.Background(), w.group)
+	var de *DamagedError
+	require.ErrorAs(t, err, &de)
 }

@@ -106,7 +106,9 @@ func (g *dirGroup) load(ctx context.Context) error {
 		if err != nil {
 			return damaged(g.id, name, "cannot stat volume", err)
 		}
-		if st.Size() != geo.Size {
+		if st.Size() != geo.Size && !g.firstApplyPending() {
+			// (A first apply that did not commit may have left a volume
+			// truncated half-way to zero: recoverFirstApply resizes it.)
 			return damaged(g.id, name, fmt.Sprintf("volume is %d bytes, want %d", st.Size(), geo.Size), nil)
 		}
 	}

@@ -79,8 +79,20 @@ func (g heldApplyGroup) Apply(ctx context.Context, r io.Reader) (checkpoint.Appl
 // longer had, and the next forward had to compare hash trees (invariant 7:
 // pruning never removes a point a downstream hop still needs). The point
 // in doubt now stays pinned until the extended replica's status shows
-// where it is, and the next forward carries on from it with a delta.
+// where it is, and the next forward carries on from it with a delta —
+// also when the forwarding host restarted in between (what the simulation
+// found: the restarted extension's first forward released the point).
 func TestForwardInDoubtKeepsItsPointRegression(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		name := "in process"
+		if restart {
+			name = "after a restart"
+		}
+		t.Run(name, func(t *testing.T) { testForwardInDoubt(t, restart) })
+	}
+}
+
+func testForwardInDoubt(t *testing.T, restart bool) {
 	c := newChain(t, checkpoint.Retention{}) // the replica keeps its latest point only
 	hold := &heldApply{streamed: make(chan struct{}), applied: make(chan error, 1)}
 	ext := &hop{t: t, ctx: c.ctx, clk: c.clk, net: c.net, name: "ext", addr: "ext:1", allow: "replica", fs: vfs.NewMem(), fwd: make(chan replica.ForwardEvent, 64)}
@@ -123,8 +135,17 @@ func TestForwardInDoubtKeepsItsPointRegression(t *testing.T) {
 	// The next forward reads the extended replica at p1 and sends p3 on
 	// it; p2 commits first, so p3's delta is refused.
 	p3 := c.cycle(10).Point
-	_, err = c.b.host.ForwardNow(c.ctx, "vm")
-	<-c.b.fwd
+	if restart {
+		// The restarted host finds both pins; its loop forwards at once.
+		c.b.stop()
+		c.b.start(true)
+		c.b.extend("vm", ext, replica.Frequency5m, checkpoint.Retention{})
+		c.b.serve()
+		err = c.b.forwarded().Err
+	} else {
+		_, err = c.b.host.ForwardNow(c.ctx, "vm")
+		<-c.b.fwd
+	}
 	var remote *replica.RemoteError
 	require.ErrorAs(t, err, &remote, "p3's delta on p1 is refused: the extended replica is at p2")
 	require.Equal(t, p2, ext.latest("vm"))

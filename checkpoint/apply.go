@@ -41,11 +41,15 @@ const readBuffer = 1 << 20
 //     readers: from here a crash rolls back (the log is the intent), and
 //     the undo is durable before any block it protects is overwritten;
 //  3. per batch of staged records: write the new data, rehash the blocks;
-//  4. fsync the volumes, append the new hashes to the hash journal (synced);
+//  4. fsync the volumes and, at the same time, append the new hashes to
+//     the hash journal (synced);
 //  5. commit the manifest (temp, fsync, rename, fsync dir): the new point
 //     exists; the undo log now belongs to the previous point;
 //  6. remove the staging file and files the commit stopped naming, then
 //     prune what needs a merge.
+//
+// The first point of a group takes another path, applyFirst: no undo log,
+// no staging.
 func (g *dirGroup) Apply(ctx context.Context, r io.Reader) (ApplyResult, error) {
 	g.opMu.Lock()
 	defer g.opMu.Unlock()

@@ -34,7 +34,8 @@
 //
 // The first point of a group is applied differently: the volumes are zero
 // and there is nothing to undo, so no undo log is written and nothing is
-// staged; each record is written as soon as it is decoded and verified.
+// staged; records are written batch by batch as they are decoded and
+// verified, the next batch decoded while this one is written.
 // A small marker file, durable before the first write and removed after
 // the commit, says "first apply in progress": if the stream turns out bad
 // or the apply fails or crashes, the volumes are truncated back to zero

@@ -10,7 +10,8 @@ import (
 // intentName is written (atomically, durably) before a rollback changes a
 // live volume and removed after its manifest commit; on open, the rollback
 // it names is finished. (An apply needs no intent: its undo log's header
-// names the point it applies.)
+// names the point it applies; a group's first apply has its own marker,
+// firstApplyName.)
 const intentName = "intent.json"
 
 const maxIntentSize = 64 << 10

@@ -46,10 +46,13 @@
 //
 // A crash at any write, sync or rename leaves the old point or the new one,
 // never a mix. Before an apply touches a volume, its undo log — whose
-// header names the apply's base and new point — is durable; before a
-// rollback does, an intent file is. On opening, Store.Group writes back
-// the undo log of an apply that did not commit (a torn tail of the log is
-// harmless: its blocks were never overwritten), finishes a rollback,
+// header names the apply's base and new point — is durable (for the first
+// point, the first-apply marker); before a rollback does, an intent file
+// is. On opening, Store.Group writes back the undo log of an apply that
+// did not commit (a torn tail of the log is harmless: its blocks were
+// never overwritten), zeroes the volumes of a first apply that did not
+// commit (a volume it left short is resized, not damage), finishes a
+// rollback,
 // removes files no manifest names, and reports what it did in
 // Group.Recovered. A directory damaged by hand — manifest missing, undo log
 // truncated, volume of the wrong size — is reported as a *DamagedError,

@@ -260,3 +260,16 @@ func FuzzResyncPagesBody(f *testing.F) {
 		}
 	})
 }
+
+// The largest page query and answer a peer may send fit a message.
+func TestResyncPagesFitAMessage(t *testing.T) {
+	const frame = 1 + 1 + 255 + len(delta.PointID{}) + 2 + 4 + checksumSize // type, group, point, volume, blob length, checksum
+	assert.LessOrEqual(t, frame+MaxResyncPageDigests*MaxResyncPageDigest, MaxMessageSize)
+	assert.LessOrEqual(t, frame+ResyncPageKeySize+1+MaxResyncSetBytes, MaxMessageSize)
+	// The bound on blocks a query names keeps its answer within the bound
+	// on digests, whatever the block size.
+	for _, bs := range []int{delta.MinBlockSize, 64 << 10, delta.MaxBlockSize} {
+		g := delta.Geometry{Size: 1 << 40, BlockSize: bs}
+		assert.LessOrEqual(t, resyncPageBlocks(g)*int64(bs/delta.PageSize), int64(MaxResyncPageDigests), "block size %d", bs)
+	}
+}

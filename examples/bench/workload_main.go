@@ -224,7 +224,8 @@ func (b *bench) resync(ctx context.Context) (*workload, error) {
 	n := b.onePercent()
 	wl := &workload{Name: "resync", Description: fmt.Sprintf(
 		"%d blocks (1%%) changed behind blockrep's back with no tracking state: Relationship.Resynchronize "+
-			"(both sides read and hash the whole volume, compare hash trees, send the differing blocks) vs rsync --no-whole-file.", n)}
+			"(both sides read and hash the whole volume, compare hash trees, then the page digests of the differing blocks, "+
+			"send the differing pages) vs rsync --no-whole-file.", n)}
 	err := b.withReplica(ctx, b.aStore, b.profile("resync-replica"), wl.side("blockrep"), func(srv *server) error {
 		for r := range b.cfg.rounds {
 			ws := makeChange(b.cfg.seed, uint64(saltResync+r), b.cfg.size, n)

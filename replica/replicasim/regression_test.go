@@ -126,7 +126,6 @@ func TestCorruptCreateGroupWedges(t *testing.T) {
 // (replica/resync.go:106): InitialReplication is refused by state and
 // Resynchronize finds no point, so the relationship is wedged.
 func TestResyncBeforeInitialWedges(t *testing.T) {
-	t.Skip("bug in replica: Resynchronize of a relationship suspended before its initial replication leaves it ResynchronizationRequired for good (resync.go:78, :106)")
 	steps, err := replicasim.ParseSteps("cycle:dd715dee39392af9,failover:9b1f37eb51ed07f,corrupt:1f70c3d8f1a4707," +
 		"complete-failover:addaf6d87b39e8bc,suspend:981a83874dd03bb0,resync:2e30ff8d3ff1ac8")
 	require.NoError(t, err)
@@ -192,7 +191,6 @@ func TestFailedForwardCountsAsForwarded(t *testing.T) {
 // (selection and pin are not atomic against a concurrent apply;
 // replica/testfailover.go).
 func TestTestFailoverLatestPruned(t *testing.T) {
-	t.Skip("bug in replica: StartTestFailover(SelectLatest) races with an apply in progress and fails with checkpoint.ErrUnknownPoint")
 	steps, err := replicasim.ParseSteps("cycle:91286970bca8cf81,extend:1f98c59aaf77f993,duplicate:28be8a16b7b838db,burst:b56072ff7482c2f3," +
 		"resync:2a78fd9fd8e38675,cycle:5a2b99376a8d6714,test-failover:e443fa973a898bba")
 	require.NoError(t, err)
@@ -216,7 +214,6 @@ func TestTestFailoverLatestPruned(t *testing.T) {
 // forwarder should keep the pin of a point whose forward is in doubt, as
 // the primary keeps Relationship.inDoubt.
 func TestInDoubtForwardUnpinned(t *testing.T) {
-	t.Skip("bug in replica: a restarted extension unpins the point a forward in flight before the crash still delivers; retention prunes the extended replica's base")
 	steps, err := replicasim.ParseSteps("cycle:6177707a330200a,cycle:31b77ab3ca120f67,extend:a8fca7406beeb5df,cycle:21a3a84962b3473," +
 		"delay:2bf227d077289758,delay:4b4f2812a90086a8,suspend:e1130c9f79c5773b,crash-replica:cf31ea50f93f4f0c,resync:ff762fd3fac453b7")
 	require.NoError(t, err)

@@ -179,12 +179,13 @@ func (r *Relationship) promote(ctx context.Context, point delta.PointID, reverse
 		r.closeConn()
 		return ackMsg{}, fmt.Errorf("replica: promote: %w", err)
 	}
-	ack, buf, err := expectReply[ackMsg](ctx, r.conn, r.buf)
+	reply, buf, err := expectReply[promotedMsg](ctx, r.conn, r.buf)
 	r.buf = buf
 	if err != nil {
 		r.closeConn()
 		return ackMsg{}, fmt.Errorf("replica: promote %s: %w", point, err)
 	}
+	ack := ackMsg(reply)
 	if ack.Group != r.cfg.ID || ack.Point != point {
 		r.closeConn()
 		return ackMsg{}, fmt.Errorf("%w: promotion acknowledged for %s/%s, want %s/%s", ErrProtocol, ack.Group, ack.Point, r.cfg.ID, point)

@@ -21,7 +21,7 @@ func (s *session) promote(ctx context.Context, m promoteMsg) error {
 		s.nack(ctx, code, err.Error())
 		return nil
 	}
-	if err := sendMsg(ctx, s.conn, ack); err != nil {
+	if err := sendMsg(ctx, s.conn, promotedMsg(ack)); err != nil {
 		return err
 	}
 	if f := s.h.cfg.OnPromoted; f != nil && !ack.Replayed {

@@ -101,6 +101,8 @@ func (t msgType) String() string {
 		return "ReverseQuery"
 	case msgReverseInfo:
 		return "ReverseInfo"
+	case msgPromoted:
+		return "Promoted"
 	case msgUpdateGroup:
 		return "UpdateGroup"
 	}

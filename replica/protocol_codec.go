@@ -68,11 +68,9 @@ func appendMessageBody(b []byte, m message) []byte {
 		b = append(b, m.Base[:]...)
 		b = append(b, m.New[:]...)
 	case ackMsg:
-		b = appendStr8(b, m.Group)
-		b = append(b, m.Point[:]...)
-		b = append(b, m.Hash[:]...)
-		b = appendTime(b, m.Time)
-		b = appendBool(b, m.Replayed)
+		b = appendAck(b, m)
+	case promotedMsg:
+		b = appendAck(b, ackMsg(m))
 	case resyncQueryMsg:
 		b = m.appendBody(b)
 	case resyncHashesMsg:
@@ -144,6 +142,8 @@ func checkMessage(m message) error {
 	case deltaStartMsg:
 		group = m.Group
 	case ackMsg:
+		group = m.Group
+	case promotedMsg:
 		group = m.Group
 	case resyncQueryMsg:
 		group = m.Group
@@ -313,12 +313,9 @@ func decodeMessageBody(frame []byte) (message, error) {
 		}
 		m = d
 	case msgAck:
-		a := ackMsg{Group: r.groupID()}
-		r.point(&a.Point)
-		r.bytes(a.Hash[:])
-		a.Time = r.time()
-		a.Replayed = r.boolean()
-		m = a
+		m = decodeAck(r)
+	case msgPromoted:
+		m = promotedMsg(decodeAck(r))
 	case msgResyncQuery:
 		m = decodeResyncQuery(r)
 	case msgResyncHashes:
@@ -477,4 +474,24 @@ func (r *wireReader) blob32(limit int) []byte {
 		return nil
 	}
 	return append([]byte(nil), p...)
+}
+
+// appendAck appends the fields of an Ack (and of a Promoted, which has the
+// same ones).
+func appendAck(b []byte, m ackMsg) []byte {
+	b = appendStr8(b, m.Group)
+	b = append(b, m.Point[:]...)
+	b = append(b, m.Hash[:]...)
+	b = appendTime(b, m.Time)
+	return appendBool(b, m.Replayed)
+}
+
+// decodeAck reads the fields appendAck wrote.
+func decodeAck(r *wireReader) ackMsg {
+	a := ackMsg{Group: r.groupID()}
+	r.point(&a.Point)
+	r.bytes(a.Hash[:])
+	a.Time = r.time()
+	a.Replayed = r.boolean()
+	return a
 }

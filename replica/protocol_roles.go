@@ -30,7 +30,16 @@ const (
 	msgPromote      msgType = 24
 	msgReverseQuery msgType = 25
 	msgReverseInfo  msgType = 26
+	msgPromoted     msgType = 27
 )
+
+// promotedMsg answers a Promote: the promoted point, its content hash and
+// instant, Replayed for a promotion made already. It has an Ack's fields
+// but a type of its own, so that no other acknowledgement — a delta's,
+// delivered twice by the network — can be taken for the promotion.
+type promotedMsg ackMsg
+
+func (promotedMsg) kind() msgType { return msgPromoted }
 
 // maxAddrLen bounds the reverse address a Promote carries.
 const maxAddrLen = 255

@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/blockrep/blockrep/delta"
 	"github.com/stretchr/testify/assert"
@@ -17,6 +18,7 @@ func sampleRoleMessages(t testing.TB) []message {
 	return []message{
 		promoteMsg{Group: "vm-1", Point: delta.PointID{1}, ReverseTo: "hv1:7300"},
 		promoteMsg{Group: "vm-1", Point: delta.PointID{1}},
+		promotedMsg{Group: "vm-1", Point: delta.PointID{1}, Hash: delta.Hash{7}, Time: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Replayed: true},
 		reverseQueryMsg{Group: "vm-1", Point: delta.PointID{2}},
 		reverseInfoMsg{Group: "vm-1", Latest: delta.PointID{5}, BlockSize: 4096, Volumes: vols, Changes: known},
 		reverseInfoMsg{Group: "vm-1", Latest: delta.PointID{5}, BlockSize: 4096, Volumes: vols, Changes: changeMap{Kind: changesUnknown}},
@@ -39,6 +41,7 @@ func TestRoleMessagesRoundTrip(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "Promote", msgPromote.String())
+	assert.Equal(t, "Promoted", msgPromoted.String())
 	assert.Equal(t, "ReverseQuery", msgReverseQuery.String())
 	assert.Equal(t, "ReverseInfo", msgReverseInfo.String())
 }

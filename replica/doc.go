@@ -476,8 +476,8 @@
 // ProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
 // delta stream, Ack and Nack, for resynchronization ResyncQuery and
 // ResyncHashes then ResyncPagesQuery and ResyncPageHashes, UpdateGroup
-// for changes after Enable, and Promote and ReverseQuery (answered by
-// ReverseInfo) for planned failover and reverse replication. Every message ends with a CRC-32C of its bytes, checked
+// for changes after Enable, and Promote (answered by Promoted) and
+// ReverseQuery (answered by ReverseInfo) for planned failover and reverse replication. Every message ends with a CRC-32C of its bytes, checked
 // before it is read: a message damaged on the way is refused with
 // ErrProtocol (the delta stream has its own checksums). Every request
 // names its group and is

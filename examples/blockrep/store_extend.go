@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/replica"
 )
 
@@ -19,41 +15,11 @@ import (
 const extendFile = "blockrep-extend.json"
 
 // extendRecord is one extended hop.
-type extendRecord struct {
-	Group string   `json:"group"`
-	To    string   `json:"to"`
-	Every duration `json:"every"`
-}
+type extendRecord = hopRecord
 
-const maxExtendFile = 4 << 20
+func loadExtends(dir string) ([]extendRecord, error) { return loadHops(dir, extendFile) }
 
-func loadExtends(dir string) ([]extendRecord, error) {
-	b, err := readFileLimit(filepath.Join(dir, extendFile), maxExtendFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var recs []extendRecord
-	if err := json.Unmarshal(b, &recs); err != nil {
-		return nil, fmt.Errorf("%s: %w", extendFile, err)
-	}
-	for _, r := range recs {
-		if err := checkpoint.ValidGroupID(r.Group); err != nil || r.To == "" {
-			return nil, fmt.Errorf("%s: bad record %+v", extendFile, r)
-		}
-	}
-	return recs, nil
-}
-
-func saveExtends(dir string, recs []extendRecord) error {
-	b, err := json.MarshalIndent(recs, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, extendFile), append(b, '\n'))
-}
+func saveExtends(dir string, recs []extendRecord) error { return saveHops(dir, extendFile, recs) }
 
 // extendResult is what an extend request did.
 type extendResult struct {

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/blockrep/blockrep/checkpoint"
 	"github.com/blockrep/blockrep/replica"
 )
 
@@ -20,39 +15,11 @@ import (
 const reverseFile = "blockrep-reverse.json"
 
 // reverseRecord is one reversed group.
-type reverseRecord struct {
-	Group string   `json:"group"`
-	To    string   `json:"to"`    // the old primary's serve address
-	Every duration `json:"every"` // cycle frequency
-}
+type reverseRecord = hopRecord
 
-func loadReverses(dir string) ([]reverseRecord, error) {
-	b, err := readFileLimit(filepath.Join(dir, reverseFile), maxExtendFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var recs []reverseRecord
-	if err := json.Unmarshal(b, &recs); err != nil {
-		return nil, fmt.Errorf("%s: %w", reverseFile, err)
-	}
-	for _, r := range recs {
-		if err := checkpoint.ValidGroupID(r.Group); err != nil || r.To == "" {
-			return nil, fmt.Errorf("%s: bad record %+v", reverseFile, r)
-		}
-	}
-	return recs, nil
-}
+func loadReverses(dir string) ([]reverseRecord, error) { return loadHops(dir, reverseFile) }
 
-func saveReverses(dir string, recs []reverseRecord) error {
-	b, err := json.MarshalIndent(recs, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, reverseFile), append(b, '\n'))
-}
+func saveReverses(dir string, recs []reverseRecord) error { return saveHops(dir, reverseFile, recs) }
 
 // reverseResult is what a reverse request did.
 type reverseResult struct {

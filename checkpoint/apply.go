@@ -432,15 +432,11 @@ func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64
 // m's chain, short of the latest, that retention does not keep and nothing
 // holds.
 func (g *dirGroup) oldestPrunable(m *manifest) []pointState {
-	pts := make([]Point, len(m.Points))
-	for i, p := range m.Points {
-		pts[i] = p.Point
-	}
-	keep := m.Retention.keep(pts)
+	keep := m.retained()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	n := 0
-	for n < len(pts)-1 && !keep[n] && !m.pinned(pts[n].ID) && g.refs[pts[n].ID] == 0 {
+	for n < len(m.Points)-1 && !keep[n] && !m.pinned(m.Points[n].ID) && g.refs[m.Points[n].ID] == 0 {
 		n++
 	}
 	return append([]pointState(nil), m.Points[:n]...)

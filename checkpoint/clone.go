@@ -276,7 +276,7 @@ func (g *dirGroup) discardClone(ctx context.Context, name string, c *dirClone) e
 	}
 	for _, p := range slices.Clone(g.man.Pins) {
 		if p.Holder == cloneHolder(name) {
-			if err := g.unpinLocked(p.Point, p.Holder); err != nil {
+			if err := g.releaseLocked(ctx, p.Point, p.Holder); err != nil {
 				return err
 			}
 		}

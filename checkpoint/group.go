@@ -256,6 +256,7 @@ func (g *dirGroup) fail(err error) error {
 // renamed in but not synced, the in-memory state is unsure and the group is
 // failed until reopen.
 func (g *dirGroup) commit(m *manifest, swap func()) error {
+	m.settleDropBefore()
 	b, err := m.encode()
 	if err != nil {
 		return err

@@ -33,6 +33,9 @@ type manifest struct {
 	NextFile    uint64 // sequence for new file names
 	Created     time.Time
 	Retention   Retention
+	// DropBefore, when not zero, is a point of the chain: the points older
+	// than it are kept only while a pin or a view holds them (Group.DropBefore).
+	DropBefore delta.PointID
 }
 
 // pointState is a Point plus where its undo log lives.
@@ -56,6 +59,31 @@ func (m *manifest) index(id delta.PointID) int {
 		}
 	}
 	return -1
+}
+
+// retained reports, per point of the chain, whether retention keeps it:
+// the policy's choice, less the points older than the DropBefore mark.
+func (m *manifest) retained() []bool {
+	pts := make([]Point, len(m.Points))
+	for i, p := range m.Points {
+		pts[i] = p.Point
+	}
+	keep := m.Retention.keep(pts)
+	if !m.DropBefore.IsZero() {
+		for i := range max(m.index(m.DropBefore), 0) {
+			keep[i] = false
+		}
+	}
+	return keep
+}
+
+// settleDropBefore clears a DropBefore mark that has nothing older left
+// to drop, or whose point is gone (a rollback discarded it: what it
+// would have dropped is kept).
+func (m *manifest) settleDropBefore() {
+	if !m.DropBefore.IsZero() && m.index(m.DropBefore) <= 0 {
+		m.DropBefore = delta.PointID{}
+	}
 }
 
 func (m *manifest) pinned(id delta.PointID) bool {
@@ -92,19 +120,20 @@ func (m *manifest) newFile(prefix, suffix string) string {
 
 // On-disk (JSON) form.
 type jsonManifest struct {
-	Version     int           `json:"version"`
-	Group       string        `json:"group"`
-	BlockSize   int           `json:"block_size"`
-	Volumes     []jsonVolume  `json:"volumes"`
-	Meta        []byte        `json:"meta,omitempty"`
-	Retention   jsonRetention `json:"retention"`
-	Points      []jsonPoint   `json:"points"`
-	Pins        []jsonPin     `json:"pins,omitempty"`
-	Hashes      string        `json:"hashes"`
-	HashLog     string        `json:"hash_log"`
-	HashLogSize int64         `json:"hash_log_size"`
-	NextFile    uint64        `json:"next_file"`
-	Created     time.Time     `json:"created"`
+	Version     int            `json:"version"`
+	Group       string         `json:"group"`
+	BlockSize   int            `json:"block_size"`
+	Volumes     []jsonVolume   `json:"volumes"`
+	Meta        []byte         `json:"meta,omitempty"`
+	Retention   jsonRetention  `json:"retention"`
+	Points      []jsonPoint    `json:"points"`
+	Pins        []jsonPin      `json:"pins,omitempty"`
+	Hashes      string         `json:"hashes"`
+	HashLog     string         `json:"hash_log"`
+	HashLogSize int64          `json:"hash_log_size"`
+	NextFile    uint64         `json:"next_file"`
+	Created     time.Time      `json:"created"`
+	DropBefore  *delta.PointID `json:"drop_before,omitempty"`
 }
 
 type jsonVolume struct {
@@ -172,6 +201,10 @@ func (m *manifest) encode() ([]byte, error) {
 	}
 	for _, p := range m.Pins {
 		j.Pins = append(j.Pins, jsonPin(p))
+	}
+	if !m.DropBefore.IsZero() {
+		id := m.DropBefore
+		j.DropBefore = &id
 	}
 	return json.Marshal(&j)
 }
@@ -273,6 +306,12 @@ func decodeManifest(b []byte, group string) (*manifest, error) {
 			return nil, fmt.Errorf("pin %q of point %s: unknown point or bad holder", jp.Holder, jp.Point)
 		}
 		m.Pins = append(m.Pins, Pin(jp))
+	}
+	if j.DropBefore != nil {
+		if !seen[*j.DropBefore] {
+			return nil, fmt.Errorf("drop-before mark names unknown point %s", *j.DropBefore)
+		}
+		m.DropBefore = *j.DropBefore
 	}
 	return m, nil
 }

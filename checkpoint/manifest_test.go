@@ -44,6 +44,7 @@ func sampleManifest(t testing.TB) *manifest {
 		m.Points = append(m.Points, p)
 	}
 	m.Pins = []Pin{{Point: delta.PointID{1}, Holder: "clone:x", Since: time.Unix(5, 0).UTC()}}
+	m.DropBefore = delta.PointID{2}
 	return m
 }
 
@@ -85,6 +86,8 @@ func TestManifestRejects(t *testing.T) {
 		{"pin of unknown point", func(j map[string]any) {
 			j["pins"] = []any{map[string]any{"point": delta.PointID{9}.String(), "holder": "x"}}
 		}},
+		{"drop-before of unknown point", func(j map[string]any) { j["drop_before"] = delta.PointID{9}.String() }},
+		{"drop-before garbage", func(j map[string]any) { j["drop_before"] = "xyz" }},
 		{"pin holder", func(j map[string]any) {
 			j["pins"] = []any{map[string]any{"point": delta.PointID{1}.String(), "holder": ""}}
 		}},

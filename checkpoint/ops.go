@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -126,8 +127,81 @@ func (g *dirGroup) pinLocked(id delta.PointID, holder string) error {
 func (g *dirGroup) Unpin(ctx context.Context, id delta.PointID, holder string) error {
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
-	if err := g.unpinLocked(id, holder); err != nil {
+	if err := g.releaseLocked(ctx, id, holder); err != nil {
 		return err
+	}
+	_, err := g.pruneLocked(ctx)
+	return err
+}
+
+// releaseLocked removes holder's pin of point id; when that pin was all
+// that kept the point, the point goes in the same commit.
+func (g *dirGroup) releaseLocked(ctx context.Context, id delta.PointID, holder string) error {
+	if err := g.usable(); err != nil {
+		return err
+	}
+	if j := g.onlyHeldBy(id, holder); j >= 0 {
+		// The point goes with its pin, in one commit.
+		if err := g.removePoint(ctx, j, holder); err != nil {
+			if g.usable() != nil {
+				return err
+			}
+			// Not removable now (a full disk, say): release the pin, the
+			// next prune removes the point.
+			if uerr := g.unpinLocked(id, holder); uerr != nil {
+				return errors.Join(err, uerr)
+			}
+			return fmt.Errorf("checkpoint: unpinned point %s not pruned: %w", id, err)
+		}
+		return nil
+	}
+	return g.unpinLocked(id, holder)
+}
+
+// onlyHeldBy returns the index of point id when holder's pin is all that
+// keeps it in the chain (retention does not, no other pin or view holds
+// it, it is not the latest), else -1.
+func (g *dirGroup) onlyHeldBy(id delta.PointID, holder string) int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	m := g.man
+	j := m.index(id)
+	if j < 0 || j == len(m.Points)-1 || m.retained()[j] || g.refs[id] > 0 {
+		return -1
+	}
+	mine := false
+	for _, p := range m.Pins {
+		if p.Point != id {
+			continue
+		}
+		if p.Holder != holder {
+			return -1
+		}
+		mine = true
+	}
+	if !mine {
+		return -1
+	}
+	return j
+}
+
+// DropBefore implements Group.
+func (g *dirGroup) DropBefore(ctx context.Context, id delta.PointID) error {
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	if err := g.usable(); err != nil {
+		return err
+	}
+	i := g.man.index(id)
+	if i < 0 {
+		return fmt.Errorf("%w: %s", ErrUnknownPoint, id)
+	}
+	if i > 0 && g.man.index(g.man.DropBefore) < i {
+		m := g.man.clone()
+		m.DropBefore = id
+		if err := g.commit(m, nil); err != nil {
+			return err
+		}
 	}
 	_, err := g.pruneLocked(ctx)
 	return err

@@ -31,14 +31,10 @@ func (g *dirGroup) pruneLocked(ctx context.Context) ([]delta.PointID, error) {
 		}
 		g.mu.RLock()
 		m := g.man
-		pts := make([]Point, len(m.Points))
-		for i, p := range m.Points {
-			pts[i] = p.Point
-		}
-		keep := m.Retention.keep(pts)
+		keep := m.retained()
 		victim := -1
-		for i := range pts {
-			if !keep[i] && !m.pinned(pts[i].ID) && g.refs[pts[i].ID] == 0 {
+		for i, p := range m.Points {
+			if !keep[i] && !m.pinned(p.ID) && g.refs[p.ID] == 0 {
 				victim = i
 				break
 			}
@@ -47,10 +43,11 @@ func (g *dirGroup) pruneLocked(ctx context.Context) ([]delta.PointID, error) {
 		if victim < 0 {
 			return pruned, nil
 		}
-		if err := g.removePoint(ctx, victim); err != nil {
-			return pruned, fmt.Errorf("checkpoint: prune point %s: %w", pts[victim].ID, err)
+		id := m.Points[victim].ID
+		if err := g.removePoint(ctx, victim, ""); err != nil {
+			return pruned, fmt.Errorf("checkpoint: prune point %s: %w", id, err)
 		}
-		pruned = append(pruned, pts[victim].ID)
+		pruned = append(pruned, id)
 	}
 }
 
@@ -59,8 +56,9 @@ func (g *dirGroup) pruneLocked(ctx context.Context) ([]delta.PointID, error) {
 // one that turns j+1 into j-1: for every page, j-1's own log when it saved
 // the page (the older content), else j's log (the page did not change from
 // j-1 to j, so j's saved content is j-1's). The block sets of j fold into
-// j+1's, so ChangedBlocks across the gap stays right.
-func (g *dirGroup) removePoint(ctx context.Context, j int) error {
+// j+1's, so ChangedBlocks across the gap stays right. A holder other
+// than "" is a pin of j released in the same commit (Unpin).
+func (g *dirGroup) removePoint(ctx context.Context, j int, holder string) error {
 	old := g.man
 	m := old.clone()
 	var dropped []string
@@ -90,7 +88,14 @@ func (g *dirGroup) removePoint(ctx context.Context, j int) error {
 		}
 	}
 	dropped = append(dropped, old.Points[j].Undo)
+	id := old.Points[j].ID
 	m.Points = slices.Delete(m.Points, j, j+1)
+	if m.DropBefore == id {
+		m.DropBefore = m.Points[j].ID // the points older than j+1 are those older than j
+	}
+	if holder != "" {
+		m.Pins = slices.DeleteFunc(m.Pins, func(p Pin) bool { return p.Point == id && p.Holder == holder })
+	}
 	err := g.commit(m, func() {
 		for _, name := range dropped {
 			g.dropLog(name)

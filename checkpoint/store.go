@@ -95,8 +95,20 @@ type Group interface {
 	Pin(ctx context.Context, id delta.PointID, holder string) error
 
 	// Unpin releases holder's pin of point id (a no-op if none) and
-	// prunes what retention no longer keeps.
+	// prunes what retention no longer keeps. A point that only this pin
+	// kept goes in the same commit as the pin: no reader sees it unpinned
+	// and still there.
 	Unpin(ctx context.Context, id delta.PointID, holder string) error
+
+	// DropBefore removes every point older than id, whatever the
+	// retention, except those a pin or an open view holds; those go as
+	// soon as nothing holds them any more (a later Unpin, Prune or apply
+	// removes them). The mark is durable and only moves forward: it
+	// follows the chain when point id itself is pruned, and a Rollback to
+	// a point older than id clears it. CompleteFailover uses it to drop the
+	// points it abandons. It returns ErrUnknownPoint when id is not in
+	// the chain.
+	DropBefore(ctx context.Context, id delta.PointID) error
 
 	// Pins lists the pins, by point age then holder.
 	Pins(ctx context.Context) ([]Pin, error)

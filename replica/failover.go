@@ -143,8 +143,10 @@ func (h *ReplicaHost) CancelFailover(ctx context.Context, group string) error {
 
 // CompleteFailover commits the failover of group: the image of its
 // volumes — the chosen point with the writes made since — becomes the
-// group's one recovery point, every other point is dropped, and the group
-// is FailedOver. The failover's volumes stop working; the committed image
+// group's one recovery point, every other point is dropped (a point
+// still pinned — by a test failover, or as an extended replica's base —
+// goes as soon as its pin does; retention never keeps it again), and the
+// group is FailedOver. The failover's volumes stop working; the committed image
 // is the group's latest point (checkpoint Group.OpenPoint or Export read
 // it).
 //
@@ -154,7 +156,7 @@ func (h *ReplicaHost) CancelFailover(ctx context.Context, group string) error {
 // as before or the new point; the new point's Base is the old latest point
 // and its block set says which blocks differ from it. A crash after that
 // apply but before the other points are dropped leaves them in the chain
-// (the next prune of retention removes them).
+// until the replica host's restart finishes the completion (restore.go).
 //
 // It returns a *StateError unless the group is FailedOverWaitingCompletion.
 // When the apply fails (a full disk), the failover goes on as before and
@@ -208,14 +210,16 @@ func (h *ReplicaHost) CompleteFailover(ctx context.Context, group string) error 
 	return nil
 }
 
-// dropOlderPoints prunes every point but the latest, then puts the
-// group's retention back.
+// dropOlderPoints drops every point older than the latest (the completed
+// failover's), in one durable step that outlives the pins still holding
+// some of them: a test failover's, or an extended replica's base, go as
+// soon as their holder lets go (checkpoint.Group.DropBefore).
 func dropOlderPoints(ctx context.Context, g checkpoint.Group) error {
-	keep := g.Spec().Retention
-	if err := g.SetRetention(ctx, checkpoint.Retention{}); err != nil {
+	latest, err := g.Latest(ctx)
+	if err != nil {
 		return err
 	}
-	return g.SetRetention(ctx, keep)
+	return g.DropBefore(ctx, latest.ID)
 }
 
 // commitImage applies to g, as its new latest point, a delta that turns

@@ -80,7 +80,10 @@
 // content, and folds its block set into the next point's, so every other
 // point stays readable and ChangedBlocks stays exact. A pinned point (a
 // clone's, or one a downstream hop has not received yet) is never pruned;
-// pins are durable.
+// pins are durable. A point that only one pin held goes in the same
+// commit as that pin. DropBefore marks a point older than which retention
+// keeps nothing (a completed failover abandons the older points): the
+// pinned ones among them go as soon as their pins do.
 //
 // # Clones, export, rollback and verify
 //

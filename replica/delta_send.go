@@ -69,7 +69,7 @@ func (r *Relationship) sendDelta(ctx context.Context, d outDelta) (ackMsg, delta
 		}
 		vc <- verdict{a, err}
 	}()
-	w := transport.NewWriter(sctx, conn, r.host.cfg.ChunkSize)
+	w := transport.NewWriter(sctx, conn, streamChunk(d.src, r.host.cfg.ChunkSize)) // delta_chunk.go
 	enc, err := delta.NewEncoder(w, h, opts...)
 	if err == nil {
 		est, err = enc.Encode(sctx, d.src)

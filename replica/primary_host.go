@@ -49,8 +49,11 @@ type PrimaryConfig struct {
 	// notices dead peers by itself).
 	CycleTimeout time.Duration
 
-	// ChunkSize is the frame size deltas are cut into (0 means
-	// transport.DefaultChunkSize).
+	// ChunkSize is the largest frame deltas are cut into (0 means
+	// transport.DefaultChunkSize). A delta of less than 16 such frames
+	// travels in frames of a sixteenth of its raw size, at least 64 KiB,
+	// so that the replica verifies and stages it while the primary is
+	// still encoding it.
 	ChunkSize int
 
 	// MaxIdle is how long, on the host's clock, a connection to a replica

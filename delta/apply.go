@@ -195,6 +195,12 @@ func replay(st *stage, h *Header, targets []Target) error {
 		var err error
 		switch e.kind {
 		case RecordData:
+			if e.count > 1 {
+				// A data run: its blocks' bytes, back to back.
+				off, _ := g.BlockBounds(e.block)
+				_, err = t.WriteAt(data, off)
+				break
+			}
 			err = writePages(t, g, e.block, mask, data)
 		case RecordZero:
 			err = writeZeroes(t, g, e.block, e.count, mask)

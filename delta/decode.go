@@ -28,7 +28,8 @@ type Decoder struct {
 	zd  *zstd.Decoder
 	out []byte
 	rec Record
-	err error // sticky: every later Next returns it
+	run runSplit // the blocks of a data run not handed out yet
+	err error    // sticky: every later Next returns it
 }
 
 // NewDecoder reads the header of the stream in r and checks it. Errors are
@@ -59,9 +60,11 @@ func (d *Decoder) readHeader() (*Header, error) {
 	if !bytes.Equal(prefix[:8], streamMagic[:]) {
 		return nil, corrupt(0, "not a delta stream (bad magic)")
 	}
-	if v := binary.BigEndian.Uint16(prefix[8:]); v != FormatVersion {
+	v := binary.BigEndian.Uint16(prefix[8:])
+	if v != FormatVersion && v != FormatVersion1 {
 		return nil, corrupt(8, fmt.Sprintf("unsupported format version %d", v))
 	}
+	d.st.runs = v >= FormatVersion
 	n := binary.BigEndian.Uint32(prefix[10:])
 	if n < 1 || n > MaxHeaderBytes {
 		return nil, corrupt(10, fmt.Sprintf("header of %d bytes, want 1..%d", n, MaxHeaderBytes))
@@ -104,6 +107,9 @@ func (d *Decoder) Next() (*Record, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	if d.run.next(d.h.Geometry(d.run.vol), &d.rec) {
+		return &d.rec, nil
+	}
 	for {
 		r := &d.raw
 		err := d.readRaw(r)
@@ -128,6 +134,10 @@ func (d *Decoder) Next() (*Record, error) {
 			if err != nil {
 				d.fail(err)
 				return nil, err
+			}
+			if r.count > 1 {
+				d.run = runSplit{data: rec.Data, vol: r.vol, block: r.block, end: r.block + r.count}
+				d.run.next(d.h.Geometry(r.vol), rec)
 			}
 		case RecordCopy:
 			rec.FromVolume, rec.FromBlock = r.fromVol, r.fromBlock
@@ -177,8 +187,9 @@ func (d *Decoder) readRaw(r *rawRecord) error {
 	}
 	n := int(r.h.plen)
 	if cap(r.payload) < n {
-		// n is within MaxRecordPayload and, for a known kind, within the
-		// block size the header allowed.
+		// n is within MaxRecordPayload (below MaxRunBytes for a data
+		// run) and, for a known kind, within the block size (the run's
+		// bytes) the header allowed.
 		r.payload = getBuf(max(n, d.h.BlockSize+MaxPagesPerBlock/8))[:n]
 	}
 	if err := d.sr.full(r.payload[:n], true, "record payload"); err != nil {

@@ -45,6 +45,7 @@ type recordState struct {
 	nextBlock int64
 	sources   map[blockAddr]struct{}
 	records   uint64
+	runs      bool // format version 2: data records may cover several blocks
 }
 
 // checkHeader checks a record header against the format and the stream so
@@ -53,7 +54,8 @@ func (st *recordState) checkHeader(r *rawRecord) error {
 	h := &r.h
 	r.skip = false
 	r.kind = 0
-	if h.plen > MaxRecordPayload {
+	if h.plen > MaxRecordPayload && !(st.runs && h.kind == uint8(RecordData) && h.count > 1 && h.plen < MaxRunBytes) {
+		// A data run's payload has its own bound (checkRun).
 		return r.fail(fmt.Sprintf("payload of %d bytes exceeds %d", h.plen, MaxRecordPayload))
 	}
 	code := RecordKind(h.kind &^ kindSkippable)
@@ -91,7 +93,10 @@ func (st *recordState) checkHeader(r *rawRecord) error {
 			return r.fail(fmt.Sprintf("data record flags 0x%02x", h.flags))
 		}
 		if r.count != 1 {
-			return r.fail(fmt.Sprintf("data record covers %d blocks", r.count))
+			if err := st.checkRun(r, g); err != nil {
+				return err
+			}
+			break
 		}
 		if int(h.plen) <= maskLen || int(h.plen) > maskLen+blen {
 			return r.fail(fmt.Sprintf("data payload of %d bytes for a %d-byte block", h.plen, blen))
@@ -133,6 +138,9 @@ func (st *recordState) checkPayload(r *rawRecord) error {
 	switch r.kind {
 	case RecordData:
 		r.want = selectedLen(r.mask, blen)
+		if r.count > 1 {
+			r.want = runLen(g, r.block, r.count)
+		}
 		if r.h.flags&flagZstd != 0 {
 			if len(r.body) >= r.want {
 				return r.fail(fmt.Sprintf("compressed data of %d bytes for %d bytes", len(r.body), r.want))
@@ -182,6 +190,9 @@ func (r *rawRecord) decodeData(zd *zstd.Decoder, out []byte, blockSize int) ([]b
 		return r.body, out, nil
 	}
 	if cap(out) < r.want {
+		// want is at most the block size, or MaxRunBytes for a run
+		// (checkRun).
+		putBuf(out)
 		out = getBuf(max(r.want, blockSize))
 	}
 	// The frame must declare its size, so a bomb is refused before it

@@ -82,20 +82,26 @@
 //
 // # Delta streams
 //
-// A delta stream (format v1, specified byte by byte in FORMAT.md) carries one
+// A delta stream (format v2, specified byte by byte in FORMAT.md) carries one
 // cycle's changes of a group: a header (group id, base and new recovery point,
 // freeze time, consistency, block size, each volume's id and size, the opaque
 // metadata), one record per changed block or run, and a trailer holding the
 // record count and a BLAKE3 of the whole stream. A record is data (zstd or raw,
-// a whole block or only its dirty 4 KiB pages), zero (blocks, a run or pages
-// that are all zero) or copy (a block equal to one sent earlier in the same
-// stream); each has its own checksum, and records come in increasing (volume,
-// block) order, each block at most once.
+// a whole block or only its dirty 4 KiB pages, or a data run: consecutive
+// whole blocks in one zstd frame), zero (blocks, a run or pages that are all
+// zero) or copy (a block equal to one sent earlier in the same stream); each
+// has its own checksum, and records come in increasing (volume, block) order,
+// each block at most once. A Decoder hands out the blocks of a data run one
+// record at a time, so its records are about one block each (zero runs
+// aside) whatever the stream's version.
 //
 // An Encoder reads the blocks a Source names (a Frozen capture, or NewSource
 // over volumes that do not change), zero-checks, hashes and compresses them in
 // parallel and writes them in order; WithEncoderMemory bounds its buffers
 // whatever the volume size, and WithProgress reports the bytes done.
+// WithRunBytes compresses consecutive dirty blocks together as data runs
+// (a version 2 stream), which a full copy gains most from; without it the
+// stream is version 1.
 //
 // # Hostile input
 //

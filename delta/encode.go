@@ -31,6 +31,7 @@ type EncodeStats struct {
 	RawBytes    int64 // bytes of the selected pages of every dirty block
 	StreamBytes int64 // bytes written, header and trailer included
 	BufferBytes int64 // bytes of block buffers the encoder held at most
+	RunBlocks   int64 // blocks sent inside data runs (counted once in DataBlocks per run)
 }
 
 // NewEncoder returns an Encoder that writes a stream described by h to w.
@@ -54,11 +55,13 @@ func NewEncoder(w io.Writer, h Header, opts ...EncoderOption) (*Encoder, error) 
 	return &Encoder{w: w, h: h, cfg: cfg}, nil
 }
 
-// encSlot is one block in flight.
+// encSlot is one block in flight, or a few consecutive whole blocks of a
+// volume (a run slot, n > 1; see encode_run.go).
 type encSlot struct {
 	vol     int
 	block   int64
-	blen    int      // the block's length
+	n       int      // blocks in the slot
+	blen    int      // the block's length (n == 1)
 	mask    PageMask // nil: whole block
 	maskBuf PageMask
 	buf     []byte // the block; the selected pages are moved to its front
@@ -69,6 +72,7 @@ type encSlot struct {
 	wmask   []byte // the mask in wire form
 	key     dedupKey
 	phash   [32]byte // hash of the payload
+	run     runSlot  // n > 1
 }
 
 type dedupKey struct {
@@ -116,12 +120,20 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 	}
 
 	sw := &streamWriter{w: bufio.NewWriterSize(e.w, 64<<10), h: blake3.New()}
-	if err := sw.write(appendHeader(nil, &e.h)); err != nil {
+	runBlocks := e.runBlocks()
+	version := uint16(FormatVersion1)
+	if runBlocks > 1 {
+		version = FormatVersion
+	}
+	if err := sw.write(appendHeaderVersion(nil, &e.h, version)); err != nil {
 		return st, err
 	}
 
 	zcap := zstdCap(bs, e.cfg.compress)
 	slotBytes := encoderSlotBytes(bs, e.cfg.compress)
+	if runBlocks > 1 {
+		slotBytes = encoderSlotBytes(runBlocks*bs, e.cfg.compress)
+	}
 	nslots := e.cfg.memory / slotBytes
 	nslots = min(nslots, int64(4*e.cfg.concurrency), max(nblocks, 1))
 	workers := int(min(int64(e.cfg.concurrency), nslots))
@@ -184,11 +196,19 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 					s.mask = nil
 				}
 			}
+			s.n = 1
+			if s.mask == nil && runBlocks > 1 {
+				s.n = s.run.extend(src, geoms[vol], vol, b, runBlocks)
+				next = b + int64(s.n)
+			}
 			return true, nil
 		}
 		return false, nil
 	}
 	work := func(wk int, s *encSlot) error {
+		if s.n > 1 {
+			return s.workRun(src, geoms[s.vol], bs, encs[wk], hashers[wk], table != nil)
+		}
 		if cap(s.buf) < bs {
 			s.buf = getBuf(bs)[:bs]
 		}
@@ -231,16 +251,60 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 		hashers[wk].sum(&s.phash, s.wmask, body)
 		return nil
 	}
+	// writeData writes one block's data record, or a copy record when
+	// dedup finds its bytes among the earlier whole blocks.
+	writeData := func(vol int, block int64, mask PageMask, wmask []byte, key dedupKey, comp bool, body []byte, phash *[32]byte) error {
+		if err := flushRun(); err != nil {
+			return err
+		}
+		var flags uint8
+		if table != nil && mask == nil {
+			if from, ok := table[key]; ok {
+				st.CopyBlocks++
+				return w.copy(vol, block, from)
+			}
+			if len(table) < e.cfg.dedupTable {
+				table[key] = blockAddr{vol, block}
+				flags |= flagSource
+			}
+		}
+		if comp {
+			flags |= flagZstd
+		}
+		if mask != nil {
+			flags |= flagPages
+			st.PageRecords++
+		}
+		st.DataBlocks++
+		return w.data(vol, block, 1, flags, wmask, body, phash)
+	}
+	// zeroBlock adds a whole zero block to the run of zero blocks.
+	zeroBlock := func(vol int, block int64) error {
+		if run.active && run.vol == vol && run.end == block {
+			run.end++
+			return nil
+		}
+		if err := flushRun(); err != nil {
+			return err
+		}
+		run.active, run.vol, run.start, run.end = true, vol, block, block+1
+		return nil
+	}
+	progress := func(n int) {
+		done += int64(n)
+		if e.cfg.progress != nil {
+			e.cfg.progress(done, total)
+		}
+	}
 	drain := func(s *encSlot) error {
+		if s.n > 1 {
+			return s.drainRun(geoms[s.vol], &st, w, flushRun, zeroBlock, writeData, progress)
+		}
 		st.RawBytes += int64(s.sel)
 		var err error
 		switch {
 		case s.zero && s.mask == nil:
-			if run.active && run.vol == s.vol && run.end == s.block {
-				run.end++
-			} else if err = flushRun(); err == nil {
-				run.active, run.vol, run.start, run.end = true, s.vol, s.block, s.block+1
-			}
+			err = zeroBlock(s.vol, s.block)
 		case s.zero:
 			if err = flushRun(); err == nil {
 				st.ZeroBlocks++
@@ -248,40 +312,16 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 				err = w.zero(s.vol, s.block, 1, s.wmask)
 			}
 		default:
-			if err = flushRun(); err != nil {
-				break
-			}
-			var flags uint8
-			if table != nil && s.mask == nil {
-				if from, ok := table[s.key]; ok {
-					st.CopyBlocks++
-					err = w.copy(s.vol, s.block, from)
-					break
-				}
-				if len(table) < e.cfg.dedupTable {
-					table[s.key] = blockAddr{s.vol, s.block}
-					flags |= flagSource
-				}
-			}
 			body := s.buf[:s.sel]
 			if s.comp {
-				flags |= flagZstd
 				body = s.z
 			}
-			if s.mask != nil {
-				flags |= flagPages
-				st.PageRecords++
-			}
-			st.DataBlocks++
-			err = w.data(s.vol, s.block, flags, s.wmask, body, &s.phash)
+			err = writeData(s.vol, s.block, s.mask, s.wmask, s.key, s.comp, body, &s.phash)
 		}
 		if err != nil {
 			return err
 		}
-		done += int64(s.blen)
-		if e.cfg.progress != nil {
-			e.cfg.progress(done, total)
-		}
+		progress(s.blen)
 		return nil
 	}
 	err := runOrdered(ctx, workers, slots, fill, work, drain)

@@ -18,6 +18,7 @@ type encoderConfig struct {
 	progress    func(done, total int64)
 	dedup       bool
 	dedupTable  int
+	runBytes    int
 }
 
 // DefaultEncoderMemory is the default bound on an Encoder's block buffers.
@@ -115,6 +116,26 @@ func WithDedupTable(entries int) EncoderOption {
 			return fmt.Errorf("delta: dedup table of %d entries outside 1..%d", entries, MaxCopySources)
 		}
 		c.dedupTable = entries
+		return nil
+	}
+}
+
+// WithRunBytes has the Encoder compress consecutive dirty whole blocks
+// together, up to bytes of them (at most MaxRunBytes) as one zstd frame,
+// a data run: zstd then finds the repeats between neighbouring blocks,
+// which a frame per block cannot (a full copy of mixed content is about
+// 20% smaller with MaxRunBytes). The stream is then written in format
+// version 2. The default, 0, is no runs: every data record covers one
+// block and the stream is version 1, which readers that predate runs
+// accept. A bound below two blocks, compression off, or encoder memory
+// (WithEncoderMemory) that holds fewer than two run slots also leave runs
+// out. Blocks sent inside a run are not matched by dedup (WithDedup).
+func WithRunBytes(bytes int) EncoderOption {
+	return func(c *encoderConfig) error {
+		if bytes < 0 || bytes > MaxRunBytes {
+			return fmt.Errorf("delta: run of %d bytes outside 0..%d", bytes, MaxRunBytes)
+		}
+		c.runBytes = bytes
 		return nil
 	}
 }

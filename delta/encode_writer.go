@@ -85,8 +85,8 @@ func (w *recordWriter) record(h recHeader, phash *[32]byte, parts ...[]byte) err
 	return w.sw.write(sum[:])
 }
 
-func (w *recordWriter) data(vol int, block int64, flags uint8, wmask, body []byte, phash *[32]byte) error {
-	h := recHeader{kind: uint8(RecordData), flags: flags, volume: uint16(vol), block: uint64(block), count: 1}
+func (w *recordWriter) data(vol int, block, count int64, flags uint8, wmask, body []byte, phash *[32]byte) error {
+	h := recHeader{kind: uint8(RecordData), flags: flags, volume: uint16(vol), block: uint64(block), count: uint64(count)}
 	return w.record(h, phash, wmask, body)
 }
 

@@ -6,11 +6,21 @@ import (
 	"time"
 )
 
-// Limits of the delta stream format v1 (see FORMAT.md). A reader checks
+// Limits of the delta stream format v2 (see FORMAT.md). A reader checks
 // every length against them before it allocates anything for it.
 const (
-	// FormatVersion is the stream version this package writes and reads.
-	FormatVersion = 1
+	// FormatVersion is the newest stream version this package writes and
+	// reads: version 2 adds data runs, data records that cover several
+	// consecutive whole blocks in one zstd frame. An Encoder writes
+	// version 1 when runs are off (WithRunBytes(0)), so that readers that
+	// know only version 1 read its streams.
+	FormatVersion = 2
+	// FormatVersion1 is the first stream version, without data runs; this
+	// package still reads it.
+	FormatVersion1 = 1
+	// MaxRunBytes bounds the bytes a data run covers (decompressed): the
+	// memory a reader needs for one record.
+	MaxRunBytes = 8 << 20
 	// MaxVolumes bounds the volumes of one group in a stream.
 	MaxVolumes = 256
 	// MaxMeta bounds a stream's opaque metadata blob.
@@ -19,7 +29,8 @@ const (
 	MaxIDLen = 255
 	// MaxHeaderBytes bounds the header body.
 	MaxHeaderBytes = MaxMeta + 128<<10
-	// MaxRecordPayload bounds the payload of any record, known or not.
+	// MaxRecordPayload bounds the payload of any record, known or not,
+	// but a data run's, which is below MaxRunBytes.
 	MaxRecordPayload = MaxBlockSize + 1<<10
 	// MaxCopySources bounds the data records a stream may mark as the
 	// source of later copy records, and so the encoder's dedup table.

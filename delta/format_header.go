@@ -9,11 +9,15 @@ import (
 )
 
 // appendHeader appends the whole header (prefix, body, checksum) of a
-// validated h to b.
-func appendHeader(b []byte, h *Header) []byte {
+// validated h to b, for a stream of format version 1.
+func appendHeader(b []byte, h *Header) []byte { return appendHeaderVersion(b, h, FormatVersion1) }
+
+// appendHeaderVersion appends the whole header of a validated h to b, for
+// a stream of format version.
+func appendHeaderVersion(b []byte, h *Header, version uint16) []byte {
 	start := len(b)
 	b = append(b, streamMagic[:]...)
-	b = binary.BigEndian.AppendUint16(b, FormatVersion)
+	b = binary.BigEndian.AppendUint16(b, version)
 	lenAt := len(b)
 	b = binary.BigEndian.AppendUint32(b, 0)
 	body := len(b)

@@ -25,7 +25,9 @@ func getZstdEncoder(level zstd.EncoderLevel) *zstd.Encoder {
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false),
-		zstd.WithWindowSize(MaxBlockSize),
+		// A data run is one frame of up to MaxRunBytes; every byte of it
+		// may refer back to any earlier one.
+		zstd.WithWindowSize(MaxRunBytes),
 		// Single-segment frames always declare their content size, even
 		// below 1 KiB, which readers require (FORMAT.md, Data).
 		zstd.WithSingleSegment(true),
@@ -40,16 +42,16 @@ func getZstdEncoder(level zstd.EncoderLevel) *zstd.Encoder {
 func putZstdEncoder(level zstd.EncoderLevel, e *zstd.Encoder) { zstdEncoderPools[level].Put(e) }
 
 // getZstdDecoder returns a decoder whose DecodeAll never produces more
-// than the capacity left in its dst, nor more than MaxBlockSize: the bound
-// a zstd bomb runs into.
+// than the capacity left in its dst, nor more than MaxRunBytes (the
+// largest record, a data run): the bound a zstd bomb runs into.
 func getZstdDecoder() *zstd.Decoder {
 	if d, ok := zstdDecoderPool.Get().(*zstd.Decoder); ok {
 		return d
 	}
 	d, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxMemory(MaxBlockSize),
-		zstd.WithDecoderMaxWindow(MaxBlockSize),
+		zstd.WithDecoderMaxMemory(MaxRunBytes),
+		zstd.WithDecoderMaxWindow(MaxRunBytes),
 		zstd.WithDecodeAllCapLimit(true),
 	)
 	if err != nil {

@@ -44,7 +44,8 @@ func (r *Relationship) sendDelta(ctx context.Context, d outDelta) (ackMsg, delta
 		BlockSize:   r.cfg.BlockSize,
 		Volumes:     r.infos,
 	}
-	opts := append([]delta.EncoderOption{delta.WithCompression(!r.cfg.NoCompression)}, d.opts...)
+	opts := append([]delta.EncoderOption{delta.WithCompression(!r.cfg.NoCompression)}, fullStreamOpts(d.base)...)
+	opts = append(opts, d.opts...)
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,11 +66,21 @@ func markNonZeroSparse(ctx context.Context, tr *delta.Tracker, vol int, v Volume
 	return nil
 }
 
+// initialZeroGap is the longest stretch of zero blocks between two
+// non-zero blocks of one data range that an initial replication marks with
+// them: the encoder then sees the blocks around it as one run of
+// consecutive blocks, compresses them together (the zeros cost a few bytes
+// of the frame) and the replica skips the zero blocks again. Longer
+// stretches, and holes, stay out of the freeze.
+const initialZeroGap = 1 << 20
+
 // markNonZeroRange marks the non-zero blocks of [from, to) of volume vol,
 // from block-aligned, reading it into buf a whole number of blocks at a
-// time.
+// time, and the stretches of at most initialZeroGap zero bytes between
+// them.
 func markNonZeroRange(ctx context.Context, tr *delta.Tracker, vol int, v VolumeConfig, bs int64, buf []byte, from, to int64) error {
 	step := int64(len(buf)) / bs * bs
+	gap := int64(-1) // start of the zero blocks after the last non-zero one; -1: none seen yet
 	for off := from; off < to; off += step {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -81,12 +92,33 @@ func markNonZeroRange(ctx context.Context, tr *delta.Tracker, vol int, v VolumeC
 		}
 		for b := int64(0); b < n; b += bs {
 			blk := p[b:min(b+bs, n)]
-			if !allZero(blk) {
-				if err := tr.Mark(vol, off+b, int64(len(blk))); err != nil {
-					return fmt.Errorf("replica: mark volume %s: %w", v.Name, err)
-				}
+			if isZeroBlock(blk) {
+				continue
 			}
+			at, size := off+b, int64(len(blk))
+			if gap >= 0 && at > gap && at-gap <= initialZeroGap {
+				at, size = gap, size+at-gap
+			}
+			if err := tr.Mark(vol, at, size); err != nil {
+				return fmt.Errorf("replica: mark volume %s: %w", v.Name, err)
+			}
+			gap = off + b + int64(len(blk))
 		}
 	}
 	return nil
+}
+
+var zeroes [64 << 10]byte
+
+// isZeroBlock reports whether p is all zero bytes, comparing with a zero
+// buffer (vectorised) rather than byte by byte.
+func isZeroBlock(p []byte) bool {
+	for len(p) > 0 {
+		n := min(len(p), len(zeroes))
+		if !bytes.Equal(p[:n], zeroes[:n]) {
+			return false
+		}
+		p = p[n:]
+	}
+	return true
 }

@@ -125,7 +125,8 @@ func nilIfEmpty(s []int64) []int64 {
 }
 
 // TestMarkNonZeroSparseFallback: a volume that cannot tell where its data
-// is gets read whole, and marked exactly.
+// is gets read whole, and marked exactly: its non-zero blocks and the
+// short stretch of zero blocks between them.
 func TestMarkNonZeroSparseFallback(t *testing.T) {
 	const bs, size = 4096, 32 * 4096
 	v := &sparseMem{data: make([]byte, size), fail: errors.ErrUnsupported}
@@ -133,7 +134,11 @@ func TestMarkNonZeroSparseFallback(t *testing.T) {
 	v.data[size-1] = 2
 	got, err := scanMarks(t, v, size, bs, v)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{7, 31}, got)
+	var want []int64
+	for b := int64(7); b <= 31; b++ {
+		want = append(want, b)
+	}
+	assert.Equal(t, want, got)
 	assert.Equal(t, int64(size), v.read, "every byte read")
 	assert.Equal(t, 1, v.calls)
 
@@ -155,4 +160,35 @@ func TestMarkNonZeroSparseErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad range")
 	assert.Zero(t, bad.read)
+}
+
+// TestMarkNonZeroBridgesShortZeroGaps: zero blocks between two non-zero
+// blocks of one data range are marked when they are at most
+// initialZeroGap bytes long (so that the encoder sees one run), not when
+// they are longer, nor before the first or after the last non-zero block,
+// nor across a hole.
+func TestMarkNonZeroBridgesShortZeroGaps(t *testing.T) {
+	const bs = 4096
+	const gap = initialZeroGap / bs // zero blocks in the longest bridged gap
+	// Blocks: 2 non-zero; gap zero; 1 non-zero; gap+1 zero; 1 non-zero;
+	// 3 zero; then a hole of 8 blocks; 1 non-zero; 2 zero.
+	a := int64(2)
+	b := a + 1 + gap
+	c := b + 1 + gap + 1
+	hole := c + 4
+	d := hole + 8
+	size := (d + 3) * bs
+	v := &sparseMem{data: make([]byte, size), ranges: [][2]int64{{0, hole * bs}, {d * bs, size}}}
+	for _, blk := range []int64{a, b, c, d} {
+		v.data[blk*bs+bs/2] = 9
+	}
+	got, err := scanMarks(t, v, size, bs, v)
+	require.NoError(t, err)
+	var want []int64
+	for blk := a; blk <= b; blk++ {
+		want = append(want, blk)
+	}
+	want = append(want, c, d)
+	assert.Equal(t, want, got)
+	assert.Equal(t, hole*bs+3*bs, v.read, "bytes read")
 }

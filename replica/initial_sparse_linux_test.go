@@ -12,9 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMarkNonZeroSparseFile scans a sparse file: exactly the non-zero
-// blocks are marked — not the written zero block, not the holes — and,
-// where the file system reports holes, the holes are not data.
+// TestMarkNonZeroSparseFile marks a sparse file: exactly the blocks that
+// hold data — the written zero block too (the encoder sends it as a zero
+// record), not the holes — and, where the file system reports holes, the
+// holes are not data.
 func TestMarkNonZeroSparseFile(t *testing.T) {
 	const bs = 64 << 10
 	const size = 256*bs + 1000 // partial last block
@@ -38,13 +39,14 @@ func TestMarkNonZeroSparseFile(t *testing.T) {
 	require.True(t, ok)
 	got, err := scanMarks(t, f, size, bs, sv)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{3, 99, 100, 256}, got)
 
 	start, end, err := sv.NextData(0)
 	require.NoError(t, err)
 	if start == 0 && end >= size {
-		t.Skip("the file system reports no holes; the marks above were checked on a full read")
+		assert.Len(t, got, 257, "no holes: every block is marked")
+		t.Skip("the file system reports no holes")
 	}
+	assert.Equal(t, []int64{3, 99, 100, 200, 256}, got)
 	assert.LessOrEqual(t, start, int64(3*bs+17))
 	assert.Greater(t, start, int64(0), "block 0 is a hole")
 	_, _, err = sv.NextData(size)

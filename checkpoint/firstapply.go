@@ -29,6 +29,46 @@ const firstApplyName = "first-apply"
 // to flush.
 const firstEarlySync = 64 << 20
 
+// firstWriteback is how much a first apply writes between asking the
+// kernel to start writing the new bytes out (startWriteback), so that the
+// device works while the stream still arrives and the syncs wait on
+// little.
+const firstWriteback = 8 << 20
+
+// writebackRanges collects the byte range of each volume written since
+// the last startWriteback.
+type writebackRanges struct {
+	lo, hi  []int64
+	pending int64
+}
+
+func newWritebackRanges(vols int) *writebackRanges {
+	return &writebackRanges{lo: make([]int64, vols), hi: make([]int64, vols)}
+}
+
+// add notes that bytes [off, off+n) of volume vol were written.
+func (w *writebackRanges) add(vol int, off, n int64) {
+	if w.hi[vol] == w.lo[vol] {
+		w.lo[vol], w.hi[vol] = off, off+n
+	} else {
+		w.lo[vol], w.hi[vol] = min(w.lo[vol], off), max(w.hi[vol], off+n)
+	}
+	w.pending += n
+}
+
+// start starts the write-out of every noted range once firstWriteback
+// bytes are pending.
+func (w *writebackRanges) start(vols []vfs.File) {
+	if w.pending < firstWriteback {
+		return
+	}
+	for v, f := range vols {
+		startWriteback(f, w.lo[v], w.hi[v]-w.lo[v])
+		w.lo[v], w.hi[v] = 0, 0
+	}
+	w.pending = 0
+}
+
 // applyFirst applies the first point of a group, whose volumes are all
 // zero: there is nothing to undo, so it writes no undo log and does not
 // stage the stream; it writes each record as soon as the decoder hands it
@@ -131,15 +171,17 @@ func (run *applyRun) writeFirst(ctx context.Context, dec *delta.Decoder, readbac
 		[]*bufSlot{&g.s.arenaBuf[0], &g.s.arenaBuf[1]})
 	defer rd.stop()
 	written := 0
+	wb := newWritebackRanges(len(g.vols))
 	for b := range rd.full {
 		for i := range b.recs {
-			n, err := run.writeFirstRecord(&b.recs[i], readback)
+			n, err := run.writeFirstRecord(&b.recs[i], readback, wb)
 			if err != nil {
 				return Point{}, err
 			}
 			written += n
 		}
 		rd.free <- b
+		wb.start(g.vols)
 		if written >= firstEarlySync {
 			written = 0
 			if err := early.Wait(); err != nil {
@@ -182,10 +224,10 @@ func (run *applyRun) writeFirst(ctx context.Context, dec *delta.Decoder, readbac
 	}, nil
 }
 
-// writeFirstRecord writes one record onto the volumes and returns how
-// many bytes it wrote. A block the apply has not written yet is zero, so
-// zeroing it writes nothing.
-func (run *applyRun) writeFirstRecord(r *delta.Record, readback []*delta.Set) (int, error) {
+// writeFirstRecord writes one record onto the volumes, notes what it
+// wrote in wb and returns how many bytes it wrote. A block the apply has
+// not written yet is zero, so zeroing it writes nothing.
+func (run *applyRun) writeFirstRecord(r *delta.Record, readback []*delta.Set, wb *writebackRanges) (int, error) {
 	g := run.g
 	geo := g.geoms[r.Volume]
 	changed := run.changed[r.Volume]
@@ -204,6 +246,8 @@ func (run *applyRun) writeFirstRecord(r *delta.Record, readback []*delta.Set) (i
 			return written, err
 		}
 		written += blen
+		off, _ := geo.BlockBounds(b)
+		wb.add(r.Volume, off, int64(blen))
 		switch {
 		case mask == nil && r.Kind == delta.RecordData:
 			g.hashes[r.Volume].Set(b, delta.HashBlock(r.Data[:blen]))

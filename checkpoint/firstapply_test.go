@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -312,4 +313,119 @@ func TestShortVolumeWithoutMarkerIsDamage(t *testing.T) {
 	_, err = st.Group(context.Background(), w.group)
 	var de *DamagedError
 	require.ErrorAs(t, err, &de)
+}
+
+// runStream fills the world's volumes with mixed blocks (zero, repeated
+// text, random) and returns the first, full stream of them with data runs
+// (format version 2), as an initial replication sends it.
+func runStream(t *testing.T, w *world) []byte {
+	t.Helper()
+	text := bytes.Repeat([]byte("first apply of a data run "), 1<<12)
+	var vols []io.ReaderAt
+	var sets []*delta.Set
+	for v, geo := range w.geoms {
+		for b := range geo.Blocks() {
+			off, blen := geo.BlockBounds(b)
+			blk := w.cur[v][off : off+int64(blen)]
+			switch w.rng.IntN(4) {
+			case 0:
+				clear(blk)
+			case 1:
+				fillRand(w.rng, blk)
+			default:
+				copy(blk, text[w.rng.IntN(len(text)-blen):])
+			}
+		}
+		set := delta.NewSet(geo.Blocks())
+		set.AddRange(0, geo.Blocks())
+		vols, sets = append(vols, bytes.NewReader(w.cur[v])), append(sets, set)
+	}
+	src, err := delta.NewSource(vols, w.geoms, sets)
+	require.NoError(t, err)
+	id, err := delta.NewPointID(w.ids)
+	require.NoError(t, err)
+	h := delta.Header{Group: w.group, New: id, Time: w.clock, BlockSize: w.spec.BlockSize, Volumes: w.spec.Volumes}
+	w.clock = w.clock.Add(w.step)
+	var buf bytes.Buffer
+	enc, err := delta.NewEncoder(&buf, h, delta.WithRunBytes(delta.MaxRunBytes))
+	require.NoError(t, err)
+	st, err := enc.Encode(context.Background(), src)
+	require.NoError(t, err)
+	require.Positive(t, st.RunBlocks)
+	imgs := make([][]byte, len(w.cur))
+	for i := range w.cur {
+		imgs[i] = bytes.Clone(w.cur[i])
+	}
+	w.points = append(w.points, worldPoint{id: id, imgs: imgs})
+	return buf.Bytes()
+}
+
+// A first stream of data runs applies on real files (more than
+// firstWriteback bytes, so the write-out hints run), and the next delta
+// applies over it with its undo log.
+func TestFirstApplyOfDataRunsOnOSFiles(t *testing.T) {
+	w := newWorld(t, 91, "vm1", 64<<10, 3*firstWriteback/2, 2<<20+5000)
+	stream := runStream(t, w)
+	st, err := Open(vfs.OS(), t.TempDir())
+	require.NoError(t, err)
+	defer st.Close()
+	g, err := st.CreateGroup(context.Background(), w.group, w.spec)
+	require.NoError(t, err)
+	res := apply(t, g, stream)
+	assert.Equal(t, w.latest(), res.Point.ID)
+	requireChainOf(t, g, w)
+	apply(t, g, w.next(change{blocks: 9, pages: true, zeros: true}))
+	requireChainOf(t, g, w)
+}
+
+// A crash at every write or sync of a first apply of data runs leaves
+// the group, after the reopen, without a point and with zero volumes (and
+// the stream then applies), or at the new point.
+func TestCrashDuringFirstApplyOfDataRuns(t *testing.T) {
+	w := newWorld(t, 92, "vm1", 16<<10, 256<<10, 96<<10+100)
+	stream := runStream(t, w)
+	base := setupChain(t, w, 0, change{})
+	total := crashLoop(t, base, w.group, func(g Group) error {
+		_, err := g.Apply(context.Background(), bytes.NewReader(stream))
+		return err
+	}, func(t *testing.T, g Group, n int64, opErr error) {
+		pts, err := g.Points(context.Background())
+		require.NoError(t, err)
+		if len(pts) == 0 {
+			require.Error(t, opErr, "crash at %d: the apply reported success", n)
+			for i, img := range w.cur {
+				requireZeroVolume(t, g, i, len(img))
+			}
+			apply(t, g, stream)
+		}
+		requireChainOf(t, g, w)
+	}, WithApplyBatch(64<<10))
+	t.Logf("%d operations", total)
+}
+
+func TestWritebackRanges(t *testing.T) {
+	wb := newWritebackRanges(2)
+	wb.add(0, 4096, 4096)
+	wb.add(0, 0, 4096)
+	wb.add(1, 1<<20, firstWriteback-8192-1)
+	assert.Equal(t, []int64{0, 1 << 20}, wb.lo)
+	assert.Equal(t, []int64{8192, 1<<20 + firstWriteback - 8192 - 1}, wb.hi)
+	// Below the threshold nothing starts and nothing is forgotten.
+	wb.start(nil)
+	assert.Equal(t, int64(firstWriteback-1), wb.pending)
+	wb.add(1, 0, 1)
+	assert.Equal(t, int64(0), wb.lo[1])
+	f, err := os.Create(t.TempDir() + "/vol")
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.Write(make([]byte, 8192))
+	require.NoError(t, err)
+	mem := vfs.NewMem()
+	require.NoError(t, mem.MkdirAll("d", 0o755))
+	mf, err := mem.Create("d/vol")
+	require.NoError(t, err)
+	wb.start([]vfs.File{f, mf})
+	assert.Equal(t, []int64{0, 0}, wb.lo)
+	assert.Equal(t, []int64{0, 0}, wb.hi)
+	assert.Zero(t, wb.pending)
 }

@@ -31,18 +31,20 @@ const readBuffer = 1 << 20
 //
 //  1. read the stream once, verifying it whole — every record, the
 //     trailer — while keeping its decoded records (in memory up to
-//     WithStageMemory, else in staging/, not synced: recovery never reads
-//     it), then check its header against the group; meanwhile, when the
-//     header matches, another goroutine saves the current content of every
-//     block or page the records overwrite into a new undo log (not synced;
-//     nothing has changed yet, so the log only holds current content); a
-//     bad stream changes nothing and its log is removed;
+//     WithStageMemory, the rest in staging/, written by a goroutine of its
+//     own and not synced: recovery never reads it), then check its header
+//     against the group; meanwhile, when the header matches, another
+//     goroutine saves the current content of every block or page the
+//     records overwrite into a new undo log (not synced; nothing has
+//     changed yet, so the log only holds current content); a bad stream
+//     changes nothing and its log is removed;
 //  2. fsync the undo log and its directory, then publish its entries to
 //     readers: from here a crash rolls back (the log is the intent), and
 //     the undo is durable before any block it protects is overwritten;
-//  3. per batch of staged records: write the new data, rehash the blocks;
-//  4. fsync the volumes and, at the same time, append the new hashes to
-//     the hash journal (synced);
+//  3. per batch of staged records: write the new data, rehash the blocks,
+//     while the volumes sync in the background, one sync after the other;
+//  4. fsync the volumes once more and, at the same time, append the new
+//     hashes to the hash journal (synced);
 //  5. commit the manifest (temp, fsync, rename, fsync dir): the new point
 //     exists; the undo log now belongs to the previous point;
 //  6. remove the staging file and files the commit stopped naming, then
@@ -263,9 +265,9 @@ type applyRun struct {
 	uw    *undoWriter
 	log   *undoLog
 	saved []pendingEntry // undo records written, published by commitUndo
-	// unhashed is set when the saver could not hash some whole data block
-	// (the stage spilled to disk): the batches then hash every block.
-	unhashed   bool
+	// hashed holds the blocks whose new hash saveOld set (whole data
+	// blocks staged in memory, zero blocks): the batches hash the others.
+	hashed     []*delta.Set
 	undoSync   errgroup.Group // saveOld's background sync of the log
 	zeroHashes map[int]delta.Hash
 	changed    []*delta.Set
@@ -314,6 +316,7 @@ func (g *dirGroup) startUndo(name string, ids undoIDs) (*applyRun, error) {
 	uw.buf = g.s.undoBuf.take(g.s.opts.batchBytes + g.man.Spec.BlockSize + 64<<10)
 	for _, geo := range g.geoms {
 		run.changed = append(run.changed, delta.NewSet(geo.Blocks()))
+		run.hashed = append(run.hashed, delta.NewSet(geo.Blocks()))
 	}
 	g.mu.Lock()
 	g.inflight = run.log
@@ -329,31 +332,36 @@ func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64
 	}
 	dec := staged.reader(g.geoms)
 	// Reading the next batch of staged records overlaps with writing and
-	// syncing this one.
+	// syncing this one. Records read back from the staging file are copied
+	// into arenas of stageArena bytes each; those in memory are not.
 	var arenas []*bufSlot
 	if !dec.stable() {
 		arenas = []*bufSlot{&g.s.arenaBuf[0], &g.s.arenaBuf[1]}
 	}
-	rd := newBatchReader(ctx, dec, g.s.opts.batchBytes, g.man.Spec.BlockSize, arenas)
+	batch := g.s.opts.batchBytes
+	rd := newArenaBatchReader(ctx, dec, batch, min(batch, stageArena), g.man.Spec.BlockSize, arenas)
 	defer rd.stop()
-	// Each batch's data is synced while the next one is written, so that
-	// the last sync has only the last batch to flush. (An early sync is
-	// harmless: the undo log is durable.) At most one sync runs at a time,
-	// and none outlives this loop; a delta without records writes nothing.
-	var early errgroup.Group
+	// The volumes sync in the background while the batches are written,
+	// one sync after the other, so that the last sync has only what the
+	// last one did not cover to flush. (An early sync is harmless: the
+	// undo log is durable.) At most one sync runs at a time, and none
+	// outlives this function; a delta without records writes nothing.
+	var bg backgroundSync
+	defer bg.wait()
 	for b := range rd.full {
 		if err := run.applyBatch(b.recs); err != nil {
-			early.Wait()
 			return Point{}, nil, err
 		}
 		rd.free <- b
-		if err := early.Wait(); err != nil {
+		if err := bg.kick(g.syncVolumes); err != nil {
 			return Point{}, nil, err
 		}
-		early.Go(g.syncVolumes)
 	}
 	if err := rd.err(); err != nil {
-		early.Wait()
+		return Point{}, nil, err
+	}
+	// The last writes are covered by a sync started after them.
+	if err := bg.kickAfter(g.syncVolumes); err != nil {
 		return Point{}, nil, err
 	}
 	// The new hashes go to the journal (synced) while the volumes sync:
@@ -362,7 +370,7 @@ func (run *applyRun) apply(ctx context.Context, staged *stagedStream, size int64
 	// started after the last batch covers every batch.
 	obsolete, created, err := g.persistHashes(m, run.changed)
 	run.created = created
-	if werr := early.Wait(); err == nil {
+	if werr := bg.wait(); err == nil {
 		err = werr
 	}
 	if err != nil {

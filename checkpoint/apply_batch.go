@@ -15,9 +15,10 @@ import (
 
 // recBatch is a batch of records copied out of the decoder.
 type recBatch struct {
-	recs     []delta.Record
-	arena    []byte // the records' Data, when copyData
-	copyData bool
+	recs       []delta.Record
+	arena      []byte // the records' Data, when copyData
+	arenaBytes int    // the batch ends once arena holds this much
+	copyData   bool
 }
 
 // batchReader reads batches on its own goroutine, two batches ahead at
@@ -37,11 +38,27 @@ type recordReader interface {
 	Next() (*delta.Record, error)
 }
 
+// dataStabler is a recordReader some of whose records' Data stays valid
+// after the next call to Next: the staging reader's records in memory.
+type dataStabler interface {
+	// dataStable reports whether the Data of the record the last Next
+	// returned stays valid until the reader is dropped.
+	dataStable() bool
+}
+
 // newBatchReader starts reading batches from dec. With arenas (one slot
 // per batch), each batch copies its records' Data into an arena taken from
-// its slot and given back on stop; without, Data must stay valid after
-// dec.Next (a stable staging reader) and is not copied.
+// its slot and given back on stop, unless dec says that the Data stays
+// valid (dataStabler); without, Data must stay valid after dec.Next (a
+// stable staging reader) and is not copied.
 func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize int, arenas []*bufSlot) *batchReader {
+	return newArenaBatchReader(ctx, dec, batchBytes, batchBytes, blockSize, arenas)
+}
+
+// newArenaBatchReader is newBatchReader whose batches also end once they
+// copied arenaBytes of Data, which bounds the arenas' size to that (plus a
+// block) rather than batchBytes.
+func newArenaBatchReader(ctx context.Context, dec recordReader, batchBytes, arenaBytes, blockSize int, arenas []*bufSlot) *batchReader {
 	ctx, cancel := context.WithCancel(ctx)
 	rd := &batchReader{full: make(chan *recBatch, 1), free: make(chan *recBatch, 2), cancel: cancel, done: make(chan struct{})}
 	batches := make([]*recBatch, 2)
@@ -50,7 +67,8 @@ func newBatchReader(ctx context.Context, dec recordReader, batchBytes, blockSize
 		batches[i] = &recBatch{}
 		if arenas != nil {
 			batches[i].copyData = true
-			batches[i].arena = arenas[i].take(batchBytes + blockSize)
+			batches[i].arena = arenas[i].take(arenaBytes + blockSize)
+			batches[i].arenaBytes = arenaBytes
 		}
 		rd.free <- batches[i]
 	}
@@ -111,8 +129,9 @@ func (rd *batchReader) stop() {
 // is split: what does not fit is returned as carry, for the next batch.
 func (b *recBatch) fill(dec recordReader, batchBytes, blockSize int, carry *delta.Record) (eof bool, rest *delta.Record, err error) {
 	b.recs, b.arena = b.recs[:0], b.arena[:0]
+	stabler, _ := dec.(dataStabler)
 	weight := 0
-	for weight < batchBytes && len(b.recs) < maxBatchRecords {
+	for weight < batchBytes && len(b.recs) < maxBatchRecords && (!b.copyData || len(b.arena) < b.arenaBytes) {
 		var r delta.Record
 		if carry != nil {
 			r, carry = *carry, nil
@@ -125,7 +144,7 @@ func (b *recBatch) fill(dec recordReader, batchBytes, blockSize int, carry *delt
 				return false, nil, err
 			}
 			r = *rec
-			if r.Data != nil && b.copyData {
+			if r.Data != nil && b.copyData && (stabler == nil || !stabler.dataStable()) {
 				// Data is only valid until Next: keep a copy in the arena.
 				at := len(b.arena)
 				b.arena = append(b.arena, r.Data...)
@@ -218,10 +237,10 @@ func (run *applyRun) saveOld(r delta.Record) error {
 			switch {
 			case r.Kind == delta.RecordZero:
 				g.hashes[r.Volume].Set(b, run.zeroHash(blen))
+				run.hashed[r.Volume].Add(b)
 			case r.Kind == delta.RecordData && r.Data != nil:
 				g.hashes[r.Volume].Set(b, delta.HashBlock(r.Data[:blen]))
-			case r.Kind == delta.RecordData:
-				run.unhashed = true
+				run.hashed[r.Volume].Add(b)
 			}
 		}
 	}
@@ -275,8 +294,8 @@ func (run *applyRun) commitUndo() error {
 	return nil
 }
 
-// planHashes lists the batch's blocks to rehash: none for whole data and
-// zero blocks saveOld hashed, else from the record's data or the zero
+// planHashes lists the batch's blocks to rehash: none for the whole data
+// and zero blocks saveOld hashed, else from the record's data or the zero
 // block when the block's whole new content is known, else (pages, copies)
 // read back from the volume after the writes.
 func (run *applyRun) planHashes(batch []delta.Record) {
@@ -287,11 +306,11 @@ func (run *applyRun) planHashes(batch []delta.Record) {
 		for b := r.Block; b < r.Block+r.Count; b++ {
 			off, blen := geo.BlockBounds(b)
 			j := hashJob{vol: r.Volume, block: b, off: off, blen: blen}
+			if run.hashed[r.Volume].Contains(b) {
+				// Hashed while the stream was verified (saveOld).
+				continue
+			}
 			if normMask(r.Pages, geo.BlockPages(b)) == nil {
-				if !run.unhashed && (r.Kind == delta.RecordData || r.Kind == delta.RecordZero) {
-					// Hashed while the stream was verified (saveOld).
-					continue
-				}
 				switch r.Kind {
 				case delta.RecordData:
 					j.data = r.Data[:blen]
@@ -437,3 +456,67 @@ func (run *applyRun) rehash() error {
 
 // hashWorkers is how many goroutines hash a batch's blocks.
 func hashWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
+
+// stageArena bounds the block data a batch copies out of the staging file
+// (the records in memory are not copied): the two arenas are fresh memory
+// on a cold store, and a larger one reads no faster.
+const stageArena = 4 << 20
+
+// backgroundSync runs a sync in the background, one at a time, for a
+// writer that calls kick after each of its writes: a sync starts right
+// away when none runs, else the next kick after it ends starts one.
+type backgroundSync struct {
+	done    chan error // the running sync's result
+	running bool
+	dirty   bool // written since the running sync started (or ever, if none runs)
+}
+
+// kick records a write and starts fn when no sync runs, returning the
+// error of the sync that ended.
+func (s *backgroundSync) kick(fn func() error) error {
+	s.dirty = true
+	if s.running {
+		select {
+		case err := <-s.done:
+			s.running = false
+			if err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	s.start(fn)
+	return nil
+}
+
+// kickAfter makes sure that a sync that started after the last write
+// runs: it waits for a running sync that does not cover the last write
+// and starts another. wait returns its result.
+func (s *backgroundSync) kickAfter(fn func() error) error {
+	if !s.dirty {
+		return nil
+	}
+	if err := s.wait(); err != nil {
+		return err
+	}
+	s.start(fn)
+	return nil
+}
+
+func (s *backgroundSync) start(fn func() error) {
+	if s.done == nil {
+		s.done = make(chan error, 1)
+	}
+	s.running, s.dirty = true, false
+	go func() { s.done <- fn() }()
+}
+
+// wait waits for the running sync, if any, and returns its error.
+func (s *backgroundSync) wait() error {
+	if !s.running {
+		return nil
+	}
+	s.running = false
+	return <-s.done
+}

@@ -3,6 +3,9 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -212,4 +215,106 @@ func TestApplyLongZeroRunIsBatched(t *testing.T) {
 	requireChainOf(t, g, w)
 	require.NoError(t, g.Verify(ctx, id))
 	require.NoError(t, g.Verify(ctx, w.points[0].id))
+}
+
+// A stream whose damage shows only at its end — the trailer's stream hash,
+// the trailer's record count, a record past the stage memory, the
+// trailer cut off — is refused after the stage memory filled and the rest
+// spilled to the staging file, and changes nothing: volumes, undo logs,
+// manifest and staging directory are as before.
+func TestApplyRefusesStreamDamagedPastStageMemory(t *testing.T) {
+	ctx := context.Background()
+	for _, stage := range []int{0, 40 << 10, 120 << 10} {
+		t.Run(fmt.Sprintf("stage=%d", stage), func(t *testing.T) {
+			w := newWorld(t, 14, "vm1", 16<<10, 1<<20)
+			w.spec.Retention = Retention{Additional: 2}
+			fsys, _, g := newMemStore(t, w, WithStageMemory(stage), WithApplyBatch(64<<10))
+			apply(t, g, w.next(change{blocks: 40}))
+			good := w.next(change{blocks: 30, pages: true, zeros: true})
+			w.forget()
+			require.Greater(t, len(good), 150<<10, "the stream outgrows the stage memory")
+			hash := bytes.Clone(good)
+			hash[len(hash)-1] ^= 1
+			count := bytes.Clone(good)
+			count[len(count)-33] ^= 1
+			late := bytes.Clone(good)
+			late[len(late)-100] ^= 0x10
+			for _, tc := range []struct {
+				name   string
+				stream []byte
+			}{
+				{"stream hash", hash},
+				{"record count", count},
+				{"last record", late},
+				{"no trailer", good[:len(good)-41]},
+				{"trailer cut", good[:len(good)-1]},
+			} {
+				before := fsys.Snapshot()
+				_, err := g.Apply(ctx, bytes.NewReader(tc.stream))
+				require.ErrorIs(t, err, delta.ErrCorrupt, tc.name)
+				assert.Equal(t, before, fsys.Snapshot(), "%s: store changed", tc.name)
+				requirePoint(t, g, w.latest(), w.points[0].imgs)
+			}
+			w.points = w.points[:1]
+			copy(w.cur[0], w.points[0].imgs[0])
+			apply(t, g, w.next(change{blocks: 30, pages: true, zeros: true}))
+			requireChainOf(t, g, w)
+		})
+	}
+}
+
+// backgroundSync runs one sync at a time, starts one at the first write,
+// and after the last write makes sure a sync started after it.
+func TestBackgroundSync(t *testing.T) {
+	var bg backgroundSync
+	began := make(chan struct{}, 8)
+	release := make(chan error)
+	sync := func() error {
+		began <- struct{}{}
+		return <-release
+	}
+	require.NoError(t, bg.kickAfter(sync), "nothing written, nothing to sync")
+	require.NoError(t, bg.wait())
+	require.Empty(t, began)
+
+	require.NoError(t, bg.kick(sync)) // write 1: sync 1 starts
+	<-began
+	require.NoError(t, bg.kick(sync)) // write 2: sync 1 still runs
+	require.NoError(t, bg.kick(sync)) // write 3
+	release <- nil                    // sync 1 ends
+	waitDone(&bg)
+	require.NoError(t, bg.kick(sync)) // write 4: sync 2 starts, covers 2..4
+	<-began
+	require.NoError(t, bg.kickAfter(sync), "sync 2 covers the last write")
+	release <- nil
+	require.NoError(t, bg.wait())
+	require.Empty(t, began, "two syncs in all")
+
+	// A write during the running sync needs one more after it; its error
+	// comes back from wait.
+	boom := errors.New("sync failed")
+	require.NoError(t, bg.kick(sync)) // sync 3
+	<-began
+	require.NoError(t, bg.kick(sync)) // during sync 3
+	go func() { release <- nil; <-began; release <- boom }()
+	require.NoError(t, bg.kickAfter(sync)) // waits for sync 3, starts sync 4
+	require.ErrorIs(t, bg.wait(), boom)
+	require.NoError(t, bg.wait(), "nothing runs")
+
+	// A failed sync's error comes back from the next kick.
+	require.NoError(t, bg.kick(sync)) // sync 5
+	<-began
+	release <- boom
+	waitDone(&bg)
+	require.ErrorIs(t, bg.kick(sync), boom)
+	require.NoError(t, bg.wait())
+	require.Empty(t, began)
+}
+
+// waitDone waits until the running sync's result is ready, without
+// taking it.
+func waitDone(bg *backgroundSync) {
+	for len(bg.done) == 0 {
+		runtime.Gosched()
+	}
 }

@@ -1,7 +1,7 @@
 package checkpoint
 
 import (
-	"bufio"
+	"errors"
 	"io"
 	"math"
 	"sync"
@@ -12,17 +12,18 @@ import (
 
 // stagedStream holds a verified stream's decoded records: in memory while
 // they fit the store's stage memory, which spares the apply a write and a
-// read-back of every byte; past it, in the staging file.
+// read-back of every byte; what does not fit goes on in the staging file.
+// The records in memory stay there when the rest spills: copying them out
+// to the file too would write them twice.
 type stagedStream struct {
 	fsys  vfs.FS
 	name  string
 	limit int
 	slot  *bufSlot
-	mem   []byte
+	mem   []byte   // the first records, up to limit bytes
 	last  []byte   // what the last Write appended to mem; nil once spilled
-	kept  []byte   // mem after a spill, given back on close: last may point into it
-	f     vfs.File // non-nil once spilled
-	fw    *bufio.Writer
+	f     vfs.File // non-nil once spilled: the records after mem
+	fw    *spillWriter
 }
 
 func newStagedStream(fsys vfs.FS, name string, limit int, slot *bufSlot) *stagedStream {
@@ -36,8 +37,8 @@ func newStagedStream(fsys vfs.FS, name string, limit int, slot *bufSlot) *staged
 	return s
 }
 
-// Write appends to memory, or spills everything to the staging file once
-// the records outgrow the limit.
+// Write appends to memory while the records fit, and from the first write
+// that does not on to the staging file.
 func (s *stagedStream) Write(p []byte) (int, error) {
 	if s.f == nil {
 		if len(s.mem)+len(p) <= s.limit {
@@ -50,16 +51,13 @@ func (s *stagedStream) Write(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		s.f, s.fw = f, bufio.NewWriterSize(f, readBuffer)
-		if _, err := s.fw.Write(s.mem); err != nil {
-			return 0, err
-		}
-		s.kept, s.mem = s.mem, nil
+		s.f, s.fw = f, newSpillWriter(f)
 	}
 	return s.fw.Write(p)
 }
 
-// Flush writes out what the staging file's buffer holds.
+// Flush writes out what the staging file's buffers hold; the stream takes
+// no more writes after it.
 func (s *stagedStream) Flush() error {
 	if s.fw == nil {
 		return nil
@@ -67,28 +65,107 @@ func (s *stagedStream) Flush() error {
 	return s.fw.Flush()
 }
 
-// reader returns a reader of the staged records.
+// spilled reports whether some records went to the staging file.
+func (s *stagedStream) spilled() bool { return s.f != nil }
+
+// reader returns a reader of the staged records: those in memory, then
+// those in the staging file.
 func (s *stagedStream) reader(geoms []delta.Geometry) *stageReader {
-	if s.f == nil {
-		return newMemStageReader(s.mem, geoms)
+	r := newMemStageReader(s.mem, geoms)
+	if s.f != nil {
+		r.spill(io.NewSectionReader(s.f, 0, math.MaxInt64))
 	}
-	return newStageReader(io.NewSectionReader(s.f, 0, math.MaxInt64), geoms)
+	return r
 }
 
 // close releases the memory or closes and removes the staging file.
 func (s *stagedStream) close() {
+	if s.fw != nil {
+		s.fw.Flush()
+	}
 	if s.f != nil {
 		s.f.Close()
 		removeIfExists(s.fsys, s.name)
 		s.f = nil
 	}
-	for _, b := range [][]byte{s.mem, s.kept} {
-		if b != nil {
-			s.slot.give(b)
+	if s.mem != nil {
+		s.slot.give(s.mem)
+	}
+	s.mem, s.last = nil, nil
+}
+
+// spillChunk and spillChunks size the buffers of a spillWriter.
+const (
+	spillChunk  = 1 << 20
+	spillChunks = 4
+)
+
+// spillWriter writes to the staging file on a goroutine of its own, so
+// that the verifying goroutine, the critical path of an apply's first
+// pass, only copies the records into a buffer. Flush ends the goroutine.
+type spillWriter struct {
+	f    io.Writer
+	cur  []byte
+	full chan []byte // chunks for the goroutine to write
+	free chan []byte // chunks it wrote
+	done chan struct{}
+	err  error // the first write error; read once done is closed
+	shut bool
+}
+
+func newSpillWriter(f io.Writer) *spillWriter {
+	w := &spillWriter{f: f, full: make(chan []byte, spillChunks), free: make(chan []byte, spillChunks), done: make(chan struct{})}
+	w.cur = make([]byte, 0, spillChunk)
+	for range spillChunks - 1 {
+		w.free <- make([]byte, 0, spillChunk)
+	}
+	go func() {
+		defer close(w.done)
+		for c := range w.full {
+			if w.err == nil {
+				_, w.err = w.f.Write(c)
+			}
+			w.free <- c[:0]
+		}
+	}()
+	return w
+}
+
+// Write buffers p, handing every full chunk to the goroutine. A write
+// error shows at Flush.
+func (w *spillWriter) Write(p []byte) (int, error) {
+	if w.shut {
+		return 0, errStagingClosed
+	}
+	n := len(p)
+	for len(p) > 0 {
+		k := copy(w.cur[len(w.cur):cap(w.cur)], p)
+		w.cur, p = w.cur[:len(w.cur)+k], p[k:]
+		if len(w.cur) == cap(w.cur) {
+			w.full <- w.cur
+			w.cur = <-w.free
 		}
 	}
-	s.mem, s.kept, s.last = nil, nil, nil
+	return n, nil
 }
+
+// Flush hands the last chunk over, waits for the goroutine to write
+// everything and end, and returns the first write error. Later calls
+// return the same.
+func (w *spillWriter) Flush() error {
+	if !w.shut {
+		w.shut = true
+		if len(w.cur) > 0 {
+			w.full <- w.cur
+		}
+		w.cur = nil
+		close(w.full)
+	}
+	<-w.done
+	return w.err
+}
+
+var errStagingClosed = errors.New("checkpoint: staging file written after Flush")
 
 // bufSlot keeps one large buffer between applies, so that an apply reuses
 // memory the process has already touched instead of paying for fresh pages

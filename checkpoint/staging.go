@@ -64,24 +64,27 @@ func (w *stageWriter) end() error {
 	return nil
 }
 
-// stageReader reads the records back. The file was written by this process
-// from a verified stream whose header matched the group, but every field is
-// still checked against the group's geometry, so a disk that returns
-// garbage cannot make the apply allocate or index wildly.
+// stageReader reads the records back: first those in memory, then those
+// in the staging file. The file was written by this process from a
+// verified stream whose header matched the group, but every field is still
+// checked against the group's geometry, so a disk that returns garbage
+// cannot make the apply allocate or index wildly.
 type stageReader struct {
-	br        *bufio.Reader // nil when reading mem
 	mem       []byte        // the records in memory: Data points into it
-	pos       int
+	pos       int           // read offset in mem
+	br        *bufio.Reader // the rest, in the staging file; nil: none
 	geoms     []delta.Geometry
 	blockSize int
 	rec       delta.Record
-	data      []byte
+	inMem     bool   // the last record's Data points into mem
+	data      []byte // the Data of a record read from the file
 	hdr       [stageRecHeader]byte
 }
 
 func newStageReader(r io.Reader, geoms []delta.Geometry) *stageReader {
-	bs := geoms[0].BlockSize
-	return &stageReader{br: bufio.NewReaderSize(r, readBuffer), geoms: geoms, blockSize: bs, data: make([]byte, bs)}
+	s := &stageReader{geoms: geoms, blockSize: geoms[0].BlockSize}
+	s.spill(r)
+	return s
 }
 
 // newMemStageReader reads records staged in memory without copying them:
@@ -90,26 +93,40 @@ func newMemStageReader(mem []byte, geoms []delta.Geometry) *stageReader {
 	return &stageReader{mem: mem, geoms: geoms, blockSize: geoms[0].BlockSize}
 }
 
-// stable reports whether a record's Data stays valid after the next call
-// to Next (it points into the staged memory).
+// spill makes r, the staging file, the continuation of the records in
+// memory.
+func (s *stageReader) spill(r io.Reader) {
+	s.br = bufio.NewReaderSize(r, readBuffer)
+	s.data = make([]byte, s.blockSize)
+}
+
+// stable reports whether every record's Data stays valid after the next
+// call to Next (all of them are in memory).
 func (s *stageReader) stable() bool { return s.br == nil }
 
-// take returns the next n bytes: a slice of mem, or read into scratch.
-func (s *stageReader) take(n int, scratch []byte) ([]byte, error) {
-	if s.br == nil {
-		if len(s.mem)-s.pos < n {
-			s.pos = len(s.mem)
-			return nil, io.ErrUnexpectedEOF
-		}
+// dataStable reports whether the Data of the record the last Next returned
+// stays valid after the next call (it points into the staged memory).
+func (s *stageReader) dataStable() bool { return s.inMem }
+
+// take returns the next n bytes: a slice of mem, or, from where mem ends,
+// read into scratch (a record may begin in memory and end in the file).
+func (s *stageReader) take(n int, scratch []byte) (b []byte, inMem bool, err error) {
+	if len(s.mem)-s.pos >= n {
 		b := s.mem[s.pos : s.pos+n : s.pos+n]
 		s.pos += n
-		return b, nil
+		return b, true, nil
 	}
-	b := scratch[:n]
-	if _, err := io.ReadFull(s.br, b); err != nil {
-		return nil, err
+	if s.br == nil {
+		s.pos = len(s.mem)
+		return nil, false, io.ErrUnexpectedEOF
 	}
-	return b, nil
+	b = scratch[:n]
+	got := copy(b, s.mem[s.pos:])
+	s.pos = len(s.mem)
+	if _, err := io.ReadFull(s.br, b[got:]); err != nil {
+		return nil, false, err
+	}
+	return b, false, nil
 }
 
 var errStaging = errors.New("checkpoint: staging file damaged")
@@ -117,7 +134,8 @@ var errStaging = errors.New("checkpoint: staging file damaged")
 // Next returns the next record, valid until the next call (longer for a
 // stable reader), or io.EOF.
 func (s *stageReader) Next() (*delta.Record, error) {
-	k, err := s.take(1, s.hdr[:1])
+	s.inMem = false
+	k, _, err := s.take(1, s.hdr[:1])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStaging, err)
 	}
@@ -125,7 +143,7 @@ func (s *stageReader) Next() (*delta.Record, error) {
 	if kind == 0 {
 		return nil, io.EOF
 	}
-	rest, err := s.take(stageRecHeader-1, s.hdr[1:])
+	rest, _, err := s.take(stageRecHeader-1, s.hdr[1:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errStaging, err)
 	}
@@ -147,7 +165,7 @@ func (s *stageReader) Next() (*delta.Record, error) {
 	}
 	if words > 0 {
 		var scratch [delta.MaxPagesPerBlock / 64 * 8]byte
-		b, err := s.take(8*words, scratch[:])
+		b, _, err := s.take(8*words, scratch[:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errStaging, err)
 		}
@@ -157,7 +175,7 @@ func (s *stageReader) Next() (*delta.Record, error) {
 		}
 	}
 	if dlen > 0 || s.rec.Kind == delta.RecordData {
-		s.rec.Data, err = s.take(dlen, s.data)
+		s.rec.Data, s.inMem, err = s.take(dlen, s.data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errStaging, err)
 		}

@@ -88,8 +88,12 @@ func (f *Frozen) save(vol int, b int64) error {
 	return nil
 }
 
-// readBlock implements ReadBlock once the arguments are checked.
-func (f *Frozen) readBlock(vol int, b, off int64, p []byte) error {
+// readPages implements ReadBlock (mask nil) and readSelected once the
+// arguments are checked. With a mask only its pages come from the live
+// volume, and the other bytes of p are left as they were; the capture
+// protocol is the block's either way: reading some of a block's pages
+// captures the block as reading all of them does.
+func (f *Frozen) readPages(vol int, b, off int64, p []byte, mask PageMask) error {
 	mu := &f.stripes[f.stripe(vol, b)]
 	mu.Lock()
 	switch f.capState(vol, b) {
@@ -107,7 +111,7 @@ func (f *Frozen) readBlock(vol int, b, off int64, p []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := readFullAt(r, p, off); err != nil {
+		if err := readLive(r, p, off, mask); err != nil {
 			return fmt.Errorf("delta: capture of volume %d block %d: %w", vol, b, err)
 		}
 		// A repeatable capture leaves the block pending, so the next write
@@ -124,13 +128,41 @@ func (f *Frozen) readBlock(vol int, b, off int64, p []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := readFullAt(r, p, off); err != nil {
+	if err := readLive(r, p, off, mask); err != nil {
 		return fmt.Errorf("delta: capture of volume %d block %d: %w", vol, b, err)
 	}
 	if f.capState(vol, b) != capRead {
 		return fmt.Errorf("%w: volume %d block %d", ErrCaptureExpired, vol, b)
 	}
 	return nil
+}
+
+// readLive reads the pages of mask (all of p when mask is nil) of the
+// block at off into their places in p, one read per run of adjacent pages.
+func readLive(r io.ReaderAt, p []byte, off int64, mask PageMask) error {
+	if mask == nil {
+		return readFullAt(r, p, off)
+	}
+	pages := (len(p) + PageSize - 1) / PageSize
+	lo, hi := -1, -1 // the run of pages being gathered, [lo, hi)
+	flush := func() error {
+		if lo < 0 {
+			return nil
+		}
+		start, end := lo*PageSize, min(hi*PageSize, len(p))
+		return readFullAt(r, p[start:end], off+int64(start))
+	}
+	for pg := range mask.All(pages) {
+		if pg == hi {
+			hi++
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		lo, hi = pg, pg+1
+	}
+	return flush()
 }
 
 // readFullAt fills p from r at off; a short read is an error even when the

@@ -213,7 +213,7 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 			s.buf = getBuf(bs)[:bs]
 		}
 		blk := s.buf[:s.blen]
-		if err := src.ReadBlock(s.vol, s.block, blk); err != nil {
+		if err := readSource(src, s.vol, s.block, s.mask, blk); err != nil { // source_pages.go
 			return fmt.Errorf("delta: read volume %d block %d: %w", s.vol, s.block, err)
 		}
 		s.sel = s.blen

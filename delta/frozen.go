@@ -155,6 +155,13 @@ func (f *Frozen) Restore() error { return f.t.Restore(f) }
 // A block outside Blocks(vol) returns ErrNotFrozen. Safe from several
 // goroutines.
 func (f *Frozen) ReadBlock(vol int, block int64, p []byte) error {
+	return f.readSelected(vol, block, nil, p)
+}
+
+// readSelected implements pageSource, and ReadBlock with a nil mask: the
+// same checks and capture rules, reading only the pages of mask from the
+// live volume.
+func (f *Frozen) readSelected(vol int, block int64, mask PageMask, p []byte) error {
 	if f.done.Load() {
 		return ErrFrozenDone
 	}
@@ -168,7 +175,10 @@ func (f *Frozen) ReadBlock(vol int, block int64, p []byte) error {
 	if !f.gen.blockDirty(f.t.vols[vol], vol, block) {
 		return fmt.Errorf("%w: volume %d block %d", ErrNotFrozen, vol, block)
 	}
-	return f.readBlock(vol, block, off, p)
+	return f.readPages(vol, block, off, p, mask)
 }
 
-var _ Source = (*Frozen)(nil)
+var (
+	_ Source     = (*Frozen)(nil)
+	_ pageSource = (*Frozen)(nil)
+)

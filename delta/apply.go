@@ -113,7 +113,13 @@ type applySlot struct {
 // parallel, and stages them in order.
 func verifyInto(ctx context.Context, d *Decoder, st *stage, workers int) error {
 	bs := d.h.BlockSize
-	nslots := max(2, min(4*workers, int(DefaultEncoderMemory/int64(2*bs))))
+	// A slot holds a record's payload and its data: a block, or a data
+	// run's bytes in a version 2 stream.
+	rec := bs
+	if d.st.runs {
+		rec = max(bs, MaxRunBytes)
+	}
+	nslots := max(2, min(4*workers, int(DefaultEncoderMemory/int64(2*rec))))
 	slots := make([]*applySlot, nslots)
 	for i := range slots {
 		slots[i] = &applySlot{}

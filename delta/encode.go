@@ -207,7 +207,7 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 	}
 	work := func(wk int, s *encSlot) error {
 		if s.n > 1 {
-			return s.workRun(src, geoms[s.vol], bs, encs[wk], hashers[wk], table != nil)
+			return s.workRun(src, geoms[s.vol], bs, runBlocks, encs[wk], hashers[wk], table != nil)
 		}
 		if cap(s.buf) < bs {
 			s.buf = getBuf(bs)[:bs]

@@ -75,13 +75,14 @@ func (r *runSlot) extend(src Source, g Geometry, vol int, block int64, max int) 
 }
 
 // runBufCap is the capacity of a run slot's buffer for n blocks of bs
-// bytes: a power of two times the block size, so that recycled buffers
-// come in a few sizes.
-func runBufCap(n, bs int) int { return (1 << bits.Len(uint(n-1))) * bs }
+// bytes, in slots of at most max blocks: a power of two times the block
+// size (or max blocks), so that recycled buffers come in a few sizes and
+// never pass the slot's share of the encoder's memory.
+func runBufCap(n, max, bs int) int { return min(1<<bits.Len(uint(n-1)), max) * bs }
 
 // workRun reads, zero-checks and compresses the blocks of a run slot (on
 // a worker).
-func (s *encSlot) workRun(src Source, g Geometry, bs int, enc *zstd.Encoder, ph payloadHasher, dedup bool) error {
+func (s *encSlot) workRun(src Source, g Geometry, bs, runBlocks int, enc *zstd.Encoder, ph payloadHasher, dedup bool) error {
 	r := &s.run
 	if cap(r.blocks) < s.n {
 		r.blocks = make([]runBlock, s.n)
@@ -93,11 +94,11 @@ func (s *encSlot) workRun(src Source, g Geometry, bs int, enc *zstd.Encoder, ph 
 		r.blocks[j] = runBlock{off: total, n: n}
 		total += n
 	}
-	if c := runBufCap(s.n, bs); cap(s.buf) < c {
+	if c := runBufCap(s.n, runBlocks, bs); cap(s.buf) < c {
 		putBuf(s.buf)
 		s.buf = getBuf(c)
 	}
-	if c := zstdCap(runBufCap(s.n, bs), enc != nil); cap(s.z) < c {
+	if c := zstdCap(runBufCap(s.n, runBlocks, bs), enc != nil); cap(s.z) < c {
 		putBuf(s.z)
 		s.z = getBuf(c)
 	}

@@ -129,6 +129,11 @@
 // 64 GiB image reads its data, not 64 GiB. Where holes cannot be found
 // (another platform, a file system without SEEK_DATA, NextData returning
 // errors.ErrUnsupported) the volume is read whole, as any other Volume is.
+// The data ranges of such a volume are sent as they are, without a scan
+// before: the encoder reads each block once and sends its zero blocks as
+// zero records, which cost a few bytes. The full copy is a version 2
+// delta stream: consecutive blocks are compressed together as data runs
+// (delta.WithRunBytes).
 //
 // # Restarting the primary
 //

@@ -261,7 +261,8 @@ func (r *Relationship) writeMedia(ctx context.Context, frozen *delta.Frozen, app
 	if err != nil {
 		return id, est, fmt.Errorf("replica: export to %s: %w", r.cfg.Initial.MediaDir, err)
 	}
-	enc, err := delta.NewEncoder(w, h, delta.WithCompression(!r.cfg.NoCompression), delta.WithProgress(r.initialProgress))
+	eopts := append([]delta.EncoderOption{delta.WithCompression(!r.cfg.NoCompression), delta.WithProgress(r.initialProgress)}, fullStreamOpts(h.Base)...)
+	enc, err := delta.NewEncoder(w, h, eopts...)
 	if err == nil {
 		est, err = enc.Encode(ctx, frozen)
 	}

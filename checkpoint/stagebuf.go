@@ -15,11 +15,20 @@ import (
 // read-back of every byte; what does not fit goes on in the staging file.
 // The records in memory stay there when the rest spills: copying them out
 // to the file too would write them twice.
+//
+// Memory only pays when it is reused: touching a fresh page costs more
+// than the staging file's write of it, which the spill goroutine does off
+// the verifying goroutine. So the memory in use grows from apply to apply
+// of a store, to twice what the last one touched (at least stageFirst),
+// up to the stage memory: a process that applies once — a command-line
+// tool, a fresh child — touches little, and a replica host that applies
+// cycle after cycle soon stages all it can in memory it already touched.
 type stagedStream struct {
 	fsys  vfs.FS
 	name  string
 	limit int
 	slot  *bufSlot
+	warm  int      // bytes of mem an earlier apply touched
 	mem   []byte   // the first records, up to limit bytes
 	last  []byte   // what the last Write appended to mem; nil once spilled
 	f     vfs.File // non-nil once spilled: the records after mem
@@ -32,10 +41,14 @@ func newStagedStream(fsys vfs.FS, name string, limit int, slot *bufSlot) *staged
 		// The whole limit at once: growing by appending would copy the
 		// records again at every doubling. Pages of the buffer the records
 		// do not reach are never touched, so they cost no memory.
-		s.mem = slot.take(limit)
+		s.mem, s.warm = slot.takeWarm(limit)
+		s.limit = min(limit, max(stageFirst, 2*s.warm))
 	}
 	return s
 }
+
+// stageFirst is how much stage memory a store's first apply uses.
+const stageFirst = 4 << 20
 
 // Write appends to memory while the records fit, and from the first write
 // that does not on to the staging file.
@@ -89,7 +102,7 @@ func (s *stagedStream) close() {
 		s.f = nil
 	}
 	if s.mem != nil {
-		s.slot.give(s.mem)
+		s.slot.give(s.mem[:max(len(s.mem), s.warm)])
 	}
 	s.mem, s.last = nil, nil
 }
@@ -172,27 +185,36 @@ var errStagingClosed = errors.New("checkpoint: staging file written after Flush"
 // on every call. Applies of different groups running at once each get a
 // buffer; only one is kept.
 type bufSlot struct {
-	mu sync.Mutex
-	b  []byte
+	mu   sync.Mutex
+	b    []byte
+	warm int // how many bytes of b an earlier user touched
 }
 
 // take returns an empty buffer with a capacity of at least n.
 func (s *bufSlot) take(n int) []byte {
-	s.mu.Lock()
-	b := s.b
-	s.b = nil
-	s.mu.Unlock()
-	if cap(b) < n {
-		b = make([]byte, 0, n)
-	}
-	return b[:0]
+	b, _ := s.takeWarm(n)
+	return b
 }
 
-// give hands a buffer back for the next take; the larger one is kept.
+// takeWarm is take that also says how many bytes at the start of the
+// buffer were touched before (0 for a new one).
+func (s *bufSlot) takeWarm(n int) ([]byte, int) {
+	s.mu.Lock()
+	b, warm := s.b, s.warm
+	s.b, s.warm = nil, 0
+	s.mu.Unlock()
+	if cap(b) < n {
+		b, warm = make([]byte, 0, n), 0
+	}
+	return b[:0], warm
+}
+
+// give hands a buffer back for the next take, its first len(b) bytes
+// touched; the larger one is kept.
 func (s *bufSlot) give(b []byte) {
 	s.mu.Lock()
 	if cap(b) > cap(s.b) {
-		s.b = b[:0]
+		s.b, s.warm = b[:0], len(b)
 	}
 	s.mu.Unlock()
 }
@@ -200,6 +222,6 @@ func (s *bufSlot) give(b []byte) {
 // drop releases the kept buffer.
 func (s *bufSlot) drop() {
 	s.mu.Lock()
-	s.b = nil
+	s.b, s.warm = nil, 0
 	s.mu.Unlock()
 }

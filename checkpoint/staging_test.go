@@ -326,3 +326,46 @@ func inside(arena, p []byte) bool {
 	return &p[0] == &a[0] || (uintptr(unsafe.Pointer(&p[0])) > uintptr(unsafe.Pointer(&a[0])) &&
 		uintptr(unsafe.Pointer(&p[0])) < uintptr(unsafe.Pointer(&a[0]))+uintptr(len(a)))
 }
+
+// The stage memory in use grows from apply to apply: a store's first
+// apply keeps stageFirst bytes in memory, each later one twice what the
+// buffer had touched, up to the limit; a smaller apply does not shrink it.
+func TestStagedStreamMemoryGrows(t *testing.T) {
+	fsys := vfs.NewMem()
+	require.NoError(t, fsys.MkdirAll("staging", 0o755))
+	var slot bufSlot
+	const limit = 20 << 20
+	piece := make([]byte, 1<<20)
+	for i, tc := range []struct {
+		write    int // MiB
+		memLimit int // MiB
+		spilled  bool
+	}{
+		{5, 4, true},
+		{3, 8, false},
+		{9, 8, true},
+		{17, 16, true},
+		{30, 20, true},
+		{1, 20, false},
+	} {
+		s := newStagedStream(fsys, "staging/x", limit, &slot)
+		require.Equal(t, tc.memLimit<<20, s.limit, "apply %d", i)
+		for range tc.write {
+			_, err := s.Write(piece)
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.Flush())
+		require.Equal(t, tc.spilled, s.spilled(), "apply %d", i)
+		require.Equal(t, min(tc.write, tc.memLimit)<<20, len(s.mem), "apply %d", i)
+		s.close()
+	}
+	// A smaller limit (another group) caps it; dropping the buffer starts
+	// over.
+	s := newStagedStream(fsys, "staging/x", 3<<20, &slot)
+	require.Equal(t, 3<<20, s.limit)
+	s.close()
+	slot.drop()
+	s = newStagedStream(fsys, "staging/x", limit, &slot)
+	require.Equal(t, stageFirst, s.limit)
+	s.close()
+}

@@ -68,10 +68,14 @@ func WithApplyBatch(bytes int) Option {
 }
 
 // WithStageMemory sets how many bytes of a verified delta's decoded
-// records Apply keeps in memory (default 64 MiB, at most 1 GiB); a larger
-// delta is staged in the group's staging/ directory instead. The store
-// keeps one buffer of up to this size between applies, so that an apply
-// reuses memory instead of touching fresh pages. 0 always stages on disk.
+// records Apply may keep in memory (default 64 MiB, at most 1 GiB); what
+// outgrows the memory in use is staged in the group's staging/ directory,
+// the rest stays in memory. The memory in use grows from apply to apply:
+// 4 MiB for a store's first apply, then up to twice what the previous
+// applies touched, up to this limit, and the store keeps that buffer
+// between applies, so an apply reuses memory instead of touching fresh
+// pages (which costs more than the staging file's background writes).
+// 0 always stages on disk.
 func WithStageMemory(bytes int) Option {
 	return func(o *options) error {
 		if bytes < 0 || bytes > 1<<30 {

@@ -32,7 +32,9 @@ func WithMaxVolumes(n int) DecoderOption {
 
 // WithMaxBlockSize refuses, with an error wrapping ErrLimit, a stream whose
 // blocks are larger than n bytes (default and most MaxBlockSize). It bounds
-// the Decoder's buffers.
+// the Decoder's buffers for single-block records; a data run of a version
+// 2 stream (FORMAT.md) may take up to MaxRunBytes of payload and as much
+// decoded, whatever n is.
 func WithMaxBlockSize(n int) DecoderOption {
 	return func(c *decoderConfig) error {
 		if n < MinBlockSize || n > MaxBlockSize {

@@ -201,6 +201,9 @@ func (r *rawRecord) decodeData(zd *zstd.Decoder, out []byte, blockSize int) ([]b
 	if err := fh.Decode(r.body); err != nil || fh.Skippable || !fh.HasFCS || fh.FrameContentSize != uint64(r.want) {
 		return nil, out, r.fail(fmt.Sprintf("zstd frame header does not declare the record's %d bytes", r.want))
 	}
+	if !oneZstdFrame(r.body, &fh) {
+		return nil, out, r.fail("zstd data is not exactly one frame")
+	}
 	dst, err := zd.DecodeAll(r.body, out[:0:r.want])
 	if err != nil {
 		return nil, out, r.fail("zstd: " + err.Error())
@@ -209,4 +212,38 @@ func (r *rawRecord) decodeData(zd *zstd.Decoder, out []byte, blockSize int) ([]b
 		return nil, out, r.fail(fmt.Sprintf("zstd data decompresses to %d bytes, want %d", len(dst), r.want))
 	}
 	return dst, out, nil
+}
+
+// oneZstdFrame reports whether body is exactly the one frame whose header
+// is h (FORMAT.md: the payload is one zstd frame): its blocks, walked by
+// their 3-byte headers to the one marked last, and its checksum, if any,
+// end where body ends. zstd would decode a second frame after it.
+func oneZstdFrame(body []byte, h *zstd.Header) bool {
+	off := h.HeaderSize
+	for {
+		if off < 0 || len(body)-off < 3 {
+			return false
+		}
+		bh := uint32(body[off]) | uint32(body[off+1])<<8 | uint32(body[off+2])<<16
+		off += 3
+		size := int(bh >> 3)
+		switch (bh >> 1) & 3 {
+		case 0, 2: // raw, compressed: size bytes follow
+		case 1: // RLE: one byte follows
+			size = 1
+		default: // reserved
+			return false
+		}
+		if len(body)-off < size {
+			return false
+		}
+		off += size
+		if bh&1 != 0 {
+			break
+		}
+	}
+	if h.HasCheckSum {
+		off += 4
+	}
+	return off == len(body)
 }

@@ -145,14 +145,14 @@ func (e *Encoder) Encode(ctx context.Context, src Source) (EncodeStats, error) {
 	hashers := make([]payloadHasher, workers)
 	for i := range encs {
 		if e.cfg.compress {
-			encs[i] = getZstdEncoder(e.cfg.level)
+			encs[i] = getZstdEncoder(e.cfg.level, e.cfg.runBytes > 0)
 		}
 		hashers[i] = newPayloadHasher()
 	}
 	defer func() {
 		for _, z := range encs {
 			if z != nil {
-				putZstdEncoder(e.cfg.level, z)
+				putZstdEncoder(e.cfg.level, e.cfg.runBytes > 0, z)
 			}
 		}
 	}()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -225,8 +226,8 @@ func runStream(kind, flags uint8, block, count uint64, payload []byte) []byte {
 }
 
 func zstdFrame(p []byte) []byte {
-	e := getZstdEncoder(zstd.SpeedDefault)
-	defer putZstdEncoder(zstd.SpeedDefault, e)
+	e := getZstdEncoder(zstd.SpeedDefault, true)
+	defer putZstdEncoder(zstd.SpeedDefault, true, e)
 	return e.EncodeAll(p, nil)
 }
 
@@ -249,6 +250,12 @@ func TestRunRecordRefusals(t *testing.T) {
 		"empty frame":                 runStream(uint8(RecordData), flagZstd, 1, 3, nil),
 		"bomb":                        runStream(uint8(RecordData), flagZstd, 1, 2, zstdFrame(make([]byte, 64<<20))),
 		"garbage frame":               runStream(uint8(RecordData), flagZstd, 1, 3, bytes.Repeat([]byte{0x28, 0xb5}, 50)),
+		// The payload is one frame: zstd would decode what follows it too.
+		"frame and an empty frame": runStream(uint8(RecordData), flagZstd, 1, 3, append(slices.Clone(good), zstdFrame(nil)...)),
+		"frame and a skippable frame": runStream(uint8(RecordData), flagZstd, 1, 3,
+			append(slices.Clone(good), 0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 'h', 'i')),
+		"frame and a byte":     runStream(uint8(RecordData), flagZstd, 1, 3, append(slices.Clone(good), 0)),
+		"frame cut in a block": runStream(uint8(RecordData), flagZstd, 1, 3, good[:len(good)-1]),
 	}
 	for name, stream := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -206,3 +206,33 @@ func clearSince(pins []Pin) []Pin {
 	}
 	return out
 }
+
+// Retention chooses among the points from the mark on: a slot whose
+// app-consistent point is older than the mark keeps the mark's point
+// instead of nothing.
+func TestDropBeforeWithKeepApp(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 78, "vm1", 16<<10, 64<<10)
+	w.step = 20 * time.Minute
+	w.spec.Retention = Retention{Additional: 5, KeepApp: true}
+	_, st, g := newMemStore(t, w)
+	defer st.Close()
+	for i := range 6 { // 10:00 10:20(app) 10:40 | 11:00 11:20 11:40
+		apply(t, g, w.next(change{blocks: 2, app: i == 1}))
+		if i == 1 || i == 2 {
+			// Held while the 10:00 slot is the latest one, which
+			// retention does not keep.
+			require.NoError(t, g.Pin(ctx, w.latest(), "hold"))
+		}
+	}
+	ids := make([]delta.PointID, len(w.points))
+	for i, p := range w.points {
+		ids[i] = p.id
+	}
+	require.Equal(t, []delta.PointID{ids[1], ids[2], ids[5]}, requireChainOf(t, g, w))
+	require.NoError(t, g.DropBefore(ctx, ids[2]))
+	require.NoError(t, g.Unpin(ctx, ids[2], "hold"))
+	require.Equal(t, []delta.PointID{ids[1], ids[2], ids[5]}, requireChainOf(t, g, w), "the mark's point fills the 10:00 slot")
+	require.NoError(t, g.Unpin(ctx, ids[1], "hold"))
+	require.Equal(t, []delta.PointID{ids[2], ids[5]}, requireChainOf(t, g, w))
+}

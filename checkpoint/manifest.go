@@ -68,13 +68,13 @@ func (m *manifest) retained() []bool {
 	for i, p := range m.Points {
 		pts[i] = p.Point
 	}
-	keep := m.Retention.keep(pts)
+	mark := 0
 	if !m.DropBefore.IsZero() {
-		for i := range max(m.index(m.DropBefore), 0) {
-			keep[i] = false
-		}
+		mark = max(m.index(m.DropBefore), 0)
 	}
-	return keep
+	// The policy chooses among the points from the mark on only: a slot
+	// it would fill with an older point keeps a newer one instead.
+	return append(make([]bool, mark), m.Retention.keep(pts[mark:])...)
 }
 
 // settleDropBefore clears a DropBefore mark that has nothing older left

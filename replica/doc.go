@@ -129,7 +129,8 @@
 // 64 GiB image reads its data, not 64 GiB. Where holes cannot be found
 // (another platform, a file system without SEEK_DATA, NextData returning
 // errors.ErrUnsupported) the volume is read whole, as any other Volume is.
-// The data ranges of such a volume are sent as they are, without a scan
+// The data ranges of a volume whose ranges are known (a SparseVolume, or
+// a file where SEEK_DATA works) are sent as they are, without a scan
 // before: the encoder reads each block once and sends its zero blocks as
 // zero records, which cost a few bytes. The full copy is a version 2
 // delta stream: consecutive blocks are compressed together as data runs
@@ -478,7 +479,8 @@
 // # Protocol
 //
 // One connection per relationship carries small versioned messages (see
-// ProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
+// ProtocolVersion; a replica also accepts primaries down to
+// MinProtocolVersion): Hello, Status, CreateGroup, DeltaStart followed by the
 // delta stream, Ack and Nack, for resynchronization ResyncQuery and
 // ResyncHashes then ResyncPagesQuery and ResyncPageHashes, UpdateGroup
 // for changes after Enable, and Promote (answered by Promoted) and

@@ -44,8 +44,16 @@ import (
 // unknown type, a flag byte other than 0 or 1, or an invalid id is refused
 // with ErrProtocol.
 const (
-	// ProtocolVersion is the protocol version this package speaks.
-	ProtocolVersion = 1
+	// ProtocolVersion is the protocol version this package speaks: 2
+	// since an initial copy travels as a version 2 delta stream (data
+	// runs, delta/FORMAT.md). A primary says it in its Hello, so a replica
+	// that reads version 1 streams only refuses with ErrVersion before any
+	// delta, instead of failing on the stream.
+	ProtocolVersion = 2
+
+	// MinProtocolVersion is the oldest version a replica accepts: a
+	// version 1 primary sends version 1 streams, which this package reads.
+	MinProtocolVersion = 1
 
 	// MaxNackMessage bounds the text of a Nack, in bytes.
 	MaxNackMessage = 1024

@@ -19,8 +19,8 @@ func sampleMessages() []message {
 	return []message{
 		helloMsg{Version: ProtocolVersion, Group: "vm-1", Point: p1},
 		statusQueryMsg{Group: "g"},
-		statusMsg{Version: 1, Group: "vm.2", Exists: true, State: Replicating, Latest: p2, Time: at, Points: 7},
-		statusMsg{Version: 1, Group: "absent"},
+		statusMsg{Version: 2, Group: "vm.2", Exists: true, State: Replicating, Latest: p2, Time: at, Points: 7},
+		statusMsg{Version: 2, Group: "absent"},
 		createGroupMsg{
 			Group: "vm1", BlockSize: 65536,
 			Volumes:   []delta.VolumeInfo{{ID: "disk 0", Size: 1 << 30}, {ID: "d1", Size: 0}},

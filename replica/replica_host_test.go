@@ -128,7 +128,7 @@ func TestReplicaHostProtocol(t *testing.T) {
 
 	p.send(c, statusQueryMsg{Group: "g1"})
 	st := p.recv(c).(statusMsg)
-	assert.Equal(t, statusMsg{Version: 1, Group: "g1", Exists: true, State: Replicating, Latest: p1, Time: time.Unix(1e9, 0).UTC(), Points: 1}, st)
+	assert.Equal(t, statusMsg{Version: ProtocolVersion, Group: "g1", Exists: true, State: Replicating, Latest: p1, Time: time.Unix(1e9, 0).UTC(), Points: 1}, st)
 
 	// A corrupted stream is refused with its code; the connection ends and
 	// nothing changes.
@@ -163,6 +163,8 @@ func TestReplicaHostRefusals(t *testing.T) {
 	}{
 		{"not hello", "p", statusQueryMsg{Group: "g1"}, CodeProtocol},
 		{"version", "p", helloMsg{Version: 99, Group: "g1"}, CodeVersion},
+		{"version after this one", "p", helloMsg{Version: ProtocolVersion + 1, Group: "g1"}, CodeVersion},
+		{"version 0", "p", helloMsg{Version: 0, Group: "g1"}, CodeVersion},
 		{"unauthorized peer", "x", helloMsg{Version: ProtocolVersion, Group: "g1"}, CodeUnauthorized},
 		{"unauthorized group", "p", helloMsg{Version: ProtocolVersion, Group: "other"}, CodeUnauthorized},
 	}
@@ -187,6 +189,16 @@ func TestReplicaHostRefusals(t *testing.T) {
 		groups, err := p.store.Groups(p.ctx)
 		require.NoError(t, err)
 		assert.Empty(t, groups)
+	})
+	t.Run("version 1 primary", func(t *testing.T) {
+		// A primary of the version before data runs sends version 1
+		// streams, which this replica reads; it may not switch versions on
+		// the same connection.
+		c := p.dial("p")
+		p.send(c, helloMsg{Version: MinProtocolVersion, Group: "g9"})
+		assert.Equal(t, statusMsg{Version: ProtocolVersion, Group: "g9"}, p.recv(c))
+		p.send(c, helloMsg{Version: ProtocolVersion, Group: "g9"})
+		assert.Equal(t, CodeVersion, p.recv(c).(nackMsg).Code)
 	})
 	t.Run("delta for unknown group", func(t *testing.T) {
 		c := p.dial("p")

@@ -22,6 +22,7 @@ type session struct {
 	log  *slog.Logger
 	buf  []byte
 	tree resyncTree // the hash tree resync queries read
+	ver  uint16     // the protocol version of the primary's first Hello
 }
 
 // errSessionEnd ends a session after a refusal that leaves the connection
@@ -39,10 +40,11 @@ func (s *session) serve(ctx context.Context) error {
 		s.nack(ctx, CodeProtocol, fmt.Sprintf("first message is %s, want Hello", m.kind()))
 		return fmt.Errorf("%w: first message %s", ErrProtocol, m.kind())
 	}
-	if hello.Version != ProtocolVersion {
-		s.nack(ctx, CodeVersion, fmt.Sprintf("protocol version %d not spoken, this replica speaks %d", hello.Version, ProtocolVersion))
+	if hello.Version < MinProtocolVersion || hello.Version > ProtocolVersion {
+		s.nack(ctx, CodeVersion, fmt.Sprintf("protocol version %d not spoken, this replica speaks %d to %d", hello.Version, MinProtocolVersion, ProtocolVersion))
 		return fmt.Errorf("%w: primary speaks %d", ErrVersion, hello.Version)
 	}
+	s.ver = hello.Version
 	if err := s.handle(ctx, statusQueryMsg{Group: hello.Group}); err != nil {
 		return err
 	}
@@ -88,7 +90,7 @@ func (s *session) authorize(ctx context.Context, group string) bool {
 func (s *session) handle(ctx context.Context, m message) error {
 	switch m := m.(type) {
 	case helloMsg:
-		if m.Version != ProtocolVersion {
+		if m.Version != s.ver {
 			s.nack(ctx, CodeVersion, "protocol version changed on an open connection")
 			return fmt.Errorf("%w: %d", ErrVersion, m.Version)
 		}

@@ -208,13 +208,26 @@ func TestSilentReplicaTimesOut(t *testing.T) {
 	e.waitTimers(0)
 
 	fill(t, rel.Volume(0), 8192, 3000, 8)
-	e.net.SetFaults("replica", "primary", memory.Faults{Hook: func(memory.FrameInfo) memory.Action { return memory.Drop }})
+	// The replica's answers are lost. The test waits for the first one
+	// before the timeout fires: a cycle whose Ack was lost is in doubt,
+	// and its point is the replica's latest by then (an apply still
+	// running when the next cycle asks for the replica's status is another
+	// story: that cycle's delta would find its base replaced).
+	answered := make(chan struct{}, 1)
+	e.net.SetFaults("replica", "primary", memory.Faults{Hook: func(memory.FrameInfo) memory.Action {
+		select {
+		case answered <- struct{}{}:
+		default:
+		}
+		return memory.Drop
+	}})
 	done := make(chan error, 1)
 	go func() {
 		_, err := rel.Cycle(e.ctx)
 		done <- err
 	}()
 	e.waitTimers(1)
+	<-answered
 	assert.Equal(t, []time.Time{epoch.Add(10 * time.Minute)}, e.clk.Deadlines())
 	e.clk.Advance(10 * time.Minute)
 	err = <-done

@@ -22,9 +22,10 @@ import (
 const limitWorkers = 2
 
 // initialLimit measures the two halves of a full copy on this machine and
-// returns the slower: reading path and compressing it with zstd at blockrep's
-// level (block by block, limitWorkers at a time), and writing as many bytes to
-// a new file with one fsync at the end.
+// returns the slower: reading path and compressing it with zstd at the level
+// of blockrep's full copy (SpeedFastest, replica.fullStreamOpts), 1 MiB at a
+// time, limitWorkers at a time, and writing as many bytes to a new file with
+// one fsync at the end.
 func initialLimit(path, scratch string, size int64) (limit, readCompress, write float64, err error) {
 	if readCompress, err = readCompressTime(path, size); err != nil {
 		return 0, 0, 0, err
@@ -50,7 +51,7 @@ func readCompressTime(path string, size int64) (float64, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+			enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 			if err != nil {
 				errs[w] = err
 				return

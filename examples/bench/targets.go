@@ -71,7 +71,7 @@ func (b *bench) notes() {
 			"primary's file; rsync: destination against source), and both sources are compared at the end of each workload.",
 		"The page cache is warmed alike before each measured round: every file of the side's source and replica is read once.",
 		"blockrep syncs what it applies (undo log, data, commit) before acknowledging; rsync does not fsync unless -rsync-fsync.",
-		"zstd: blockrep's encoder and the limits use klauspost/compress SpeedDefault (about level 3), rsync its zstd default (level 3).",
+		"zstd: blockrep's full copy and the initial limit use klauspost/compress SpeedFastest (about level 1) in frames of up to 8 MiB; its cycles and the tracked limit SpeedDefault (about level 3); rsync its zstd default (level 3).",
 	}
 	if !b.rsync {
 		n = append(n, "rsync is not on the PATH: its rows and the ratios against it are skipped (apt-get install rsync to compare).")

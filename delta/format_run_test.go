@@ -38,15 +38,7 @@ func checkRunRoundTrip(t testing.TB, src *memSource, olds [][]byte, opts ...Enco
 			covered[r.Volume].Add(b)
 		}
 		off, blen := g.BlockBounds(r.Block)
-		want := src.masks[blockAddr{r.Volume, r.Block}]
-		if want != nil && (want.Count(g.BlockPages(r.Block)) == 0 || want.Full(g.BlockPages(r.Block))) {
-			want = nil
-		}
-		var exp []byte
-		_ = pageRuns(want, blen, func(o, n int) error {
-			exp = append(exp, src.vols[r.Volume][off+int64(o):off+int64(o)+int64(n)]...)
-			return nil
-		})
+		_, exp := expectedPages(src, r)
 		switch r.Kind {
 		case RecordData:
 			require.True(t, bytes.Equal(exp, r.Data), "data of volume %d block %d", r.Volume, r.Block)
@@ -356,38 +348,8 @@ func FuzzRoundTripRuns(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0, 0, 1}, 100), []byte{0xff, 0x02, 0x6}, uint8(2), uint16(65535), uint8(1))
 	f.Add([]byte("abc"), []byte{1, 1, 1, 0x81, 1, 1}, uint8(0), uint16(9000), uint8(5))
 	f.Fuzz(func(t *testing.T, content, dirty []byte, shift uint8, size uint16, flags uint8) {
-		bs := MinBlockSize << (shift % 3)
-		g := Geometry{Size: int64(size) * 4, BlockSize: bs}
-		img := make([]byte, g.Size)
-		at := func(b []byte, i int64) byte {
-			if len(b) == 0 {
-				return 0
-			}
-			return b[i%int64(len(b))]
-		}
-		for b := range g.Blocks() {
-			off, n := g.BlockBounds(b)
-			if at(dirty, b)&0x80 != 0 || len(content) == 0 {
-				continue // a zero block
-			}
-			for i := range int64(n) {
-				img[off+i] = content[(i+b*int64(at(dirty, b)&0x0c))%int64(len(content))]
-			}
-		}
-		set := NewSet(g.Blocks())
-		masks := map[blockAddr]PageMask{}
-		for b := range g.Blocks() {
-			d := at(dirty, b)
-			if len(dirty) == 0 || d&1 != 0 {
-				set.Add(b)
-			}
-			if d&2 != 0 {
-				masks[blockAddr{0, b}] = PageMask{uint64(at(dirty, b+1))}
-			}
-		}
-		src := &memSource{geoms: []Geometry{g}, vols: [][]byte{img}, blocks: []*Set{set}, masks: masks}
-		old := bytes.Repeat([]byte{0x5a}, len(img))
-		checkRunRoundTrip(t, src, [][]byte{old}, WithRunBytes(bs<<(flags%6)),
+		src, old := fuzzSource(content, dirty, shift, size)
+		checkRunRoundTrip(t, src, old, WithRunBytes(src.geoms[0].BlockSize<<(flags%6)),
 			WithDedup(flags&0x40 != 0), WithConcurrency(1+int(flags>>7)))
 	})
 }

@@ -36,15 +36,7 @@ func checkRoundTrip(t testing.TB, src *memSource, olds [][]byte, opts ...Encoder
 			covered[r.Volume].Add(b)
 		}
 		off, blen := g.BlockBounds(r.Block)
-		want := src.masks[blockAddr{r.Volume, r.Block}]
-		if want != nil && (want.Count(g.BlockPages(r.Block)) == 0 || want.Full(g.BlockPages(r.Block))) {
-			want = nil
-		}
-		var exp []byte
-		_ = pageRuns(want, blen, func(o, n int) error {
-			exp = append(exp, src.vols[r.Volume][off+int64(o):off+int64(o)+int64(n)]...)
-			return nil
-		})
+		want, exp := expectedPages(src, r)
 		switch r.Kind {
 		case RecordData:
 			data++
@@ -90,4 +82,22 @@ func checkRoundTrip(t testing.TB, src *memSource, olds [][]byte, opts ...Encoder
 		}
 	}
 	return stream
+}
+
+// expectedPages is what record r of a stream encoded from src must carry:
+// the page mask of its block (nil for the whole block) and those pages'
+// bytes of the volume.
+func expectedPages(src *memSource, r Record) (PageMask, []byte) {
+	g := src.geoms[r.Volume]
+	off, blen := g.BlockBounds(r.Block)
+	want := src.masks[blockAddr{r.Volume, r.Block}]
+	if want != nil && (want.Count(g.BlockPages(r.Block)) == 0 || want.Full(g.BlockPages(r.Block))) {
+		want = nil
+	}
+	var exp []byte
+	_ = pageRuns(want, blen, func(o, n int) error {
+		exp = append(exp, src.vols[r.Volume][off+int64(o):off+int64(o)+int64(n)]...)
+		return nil
+	})
+	return want, exp
 }

@@ -136,38 +136,44 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte{}, []byte{}, uint8(1), uint16(0), uint8(0))
 	f.Add(bytes.Repeat([]byte{0, 0, 1}, 100), []byte{0xff, 0x02, 0x6}, uint8(2), uint16(65535), uint8(1))
 	f.Fuzz(func(t *testing.T, content, dirty []byte, shift uint8, size uint16, flags uint8) {
-		bs := MinBlockSize << (shift % 3)
-		g := Geometry{Size: int64(size) * 4, BlockSize: bs}
-		img := make([]byte, g.Size)
-		at := func(b []byte, i int64) byte {
-			if len(b) == 0 {
-				return 0
-			}
-			return b[i%int64(len(b))]
-		}
-		for b := range g.Blocks() {
-			off, n := g.BlockBounds(b)
-			if at(dirty, b)&0x80 != 0 || len(content) == 0 {
-				continue // a zero block
-			}
-			for i := range int64(n) {
-				img[off+i] = content[(i+b*int64(at(dirty, b)&0x0c))%int64(len(content))]
-			}
-		}
-		set := NewSet(g.Blocks())
-		masks := map[blockAddr]PageMask{}
-		for b := range g.Blocks() {
-			d := at(dirty, b)
-			if len(dirty) == 0 || d&1 != 0 {
-				set.Add(b)
-			}
-			if d&2 != 0 {
-				masks[blockAddr{0, b}] = PageMask{uint64(at(dirty, b+1))}
-			}
-		}
-		src := &memSource{geoms: []Geometry{g}, vols: [][]byte{img}, blocks: []*Set{set}, masks: masks}
-		old := bytes.Repeat([]byte{0x5a}, len(img))
-		checkRoundTrip(t, src, [][]byte{old},
+		src, old := fuzzSource(content, dirty, shift, size)
+		checkRoundTrip(t, src, old,
 			WithCompression(flags&1 != 0), WithDedup(flags&2 != 0), WithConcurrency(1+int(flags>>2)%3))
 	})
+}
+
+// fuzzSource builds one volume, its dirty set and page masks from a
+// fuzzer's bytes (see FuzzRoundTrip), and the replica's old content.
+func fuzzSource(content, dirty []byte, shift uint8, size uint16) (*memSource, [][]byte) {
+	bs := MinBlockSize << (shift % 3)
+	g := Geometry{Size: int64(size) * 4, BlockSize: bs}
+	img := make([]byte, g.Size)
+	at := func(b []byte, i int64) byte {
+		if len(b) == 0 {
+			return 0
+		}
+		return b[i%int64(len(b))]
+	}
+	for b := range g.Blocks() {
+		off, n := g.BlockBounds(b)
+		if at(dirty, b)&0x80 != 0 || len(content) == 0 {
+			continue // a zero block
+		}
+		for i := range int64(n) {
+			img[off+i] = content[(i+b*int64(at(dirty, b)&0x0c))%int64(len(content))]
+		}
+	}
+	set := NewSet(g.Blocks())
+	masks := map[blockAddr]PageMask{}
+	for b := range g.Blocks() {
+		d := at(dirty, b)
+		if len(dirty) == 0 || d&1 != 0 {
+			set.Add(b)
+		}
+		if d&2 != 0 {
+			masks[blockAddr{0, b}] = PageMask{uint64(at(dirty, b+1))}
+		}
+	}
+	old := bytes.Repeat([]byte{0x5a}, len(img))
+	return &memSource{geoms: []Geometry{g}, vols: [][]byte{img}, blocks: []*Set{set}, masks: masks}, [][]byte{old}
 }
